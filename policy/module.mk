@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# policy/: targets added by this folder (see the top-level Makefile for the shared rules).

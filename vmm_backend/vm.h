@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The VM object: KVM VM, guest RAM, vCPU threads, run state. No protobuf here (control.c is the edge). */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VM_MAX_VCPUS 64
+
+typedef struct Vm Vm;
+typedef struct EvLoop EvLoop;
+
+typedef enum VmRunState {
+        VM_RUN_STARTING,
+        VM_RUN_RUNNING,
+        VM_RUN_PAUSED,
+        VM_RUN_STOPPING,
+        _VM_RUN_STATE_MAX,
+        _VM_RUN_STATE_INVALID = -EINVAL,
+} VmRunState;
+
+typedef enum VmExitReason {
+        VM_EXIT_UNKNOWN,
+        VM_EXIT_GUEST_REQUESTED, /* i8042 reset, debug-exit port */
+        VM_EXIT_CRASHED,         /* triple fault, internal error, unhandled exit */
+        VM_EXIT_STOPPED_BY_REQUEST, /* control-socket stop, SIGTERM */
+        VM_EXIT_WATCHDOG_RESET,
+        _VM_EXIT_REASON_MAX,
+        _VM_EXIT_REASON_INVALID = -EINVAL,
+} VmExitReason;
+
+const char *vm_run_state_to_string(VmRunState s);
+VmRunState vm_run_state_from_string(const char *s);
+const char *vm_exit_reason_to_string(VmExitReason r);
+VmExitReason vm_exit_reason_from_string(const char *s);
+
+typedef struct VmStatusInfo {
+        VmRunState state;
+        unsigned vcpus;
+        uint64_t memory_bytes;
+        pid_t pid;
+        pid_t vcpu_tids[VM_MAX_VCPUS];
+        uint64_t uptime_ms;
+        const char *kernel_format; /* "elf-pvh" or "bzimage"; static string */
+        uint64_t resident_bytes;   /* allocated blocks of the RAM memfd */
+} VmStatusInfo;
+
+/* All of these are called on the device/event thread. */
+int vm_pause(Vm *vm);  /* returns when every vCPU is parked; -EALREADY if paused */
+int vm_resume(Vm *vm); /* -EALREADY if running */
+/* Ask the VM to stop: vCPUs are kicked out and the event loop quits; the reason is reported to
+ * event subscribers before the process exits. The first reason given wins. */
+void vm_request_stop(Vm *vm, VmExitReason reason, const char *detail, int guest_code);
+void vm_get_status(Vm *vm, VmStatusInfo *ret);
