@@ -54,3 +54,13 @@ int vm_resume(Vm *vm); /* -EALREADY if running */
  * event subscribers before the process exits. The first reason given wins. */
 void vm_request_stop(Vm *vm, VmExitReason reason, const char *detail, int guest_code);
 void vm_get_status(Vm *vm, VmStatusInfo *ret);
+
+typedef struct GuestMem GuestMem;
+typedef struct Bus Bus;
+/* Accessors for devices and subsystems (balloon, swap, watchdog). */
+const GuestMem *vm_guest_mem(Vm *vm);
+Bus *vm_pio_bus(Vm *vm);
+Bus *vm_mmio_bus(Vm *vm);
+EvLoop *vm_event_loop(Vm *vm);
+/* Raise/lower an IRQ line of the in-kernel irqchip (KVM_IRQ_LINE). Thread-safe. */
+int vm_set_irq_line(Vm *vm, unsigned irq, int level);
