@@ -5,6 +5,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmm_backend/vm.h"
@@ -44,6 +45,57 @@ typedef struct VmmEvent {
                 } device_reset;
         };
 } VmmEvent;
+
+/* --- Device hooks: the balloon and vmm-swap subsystems plug their ops in; the server answers
+ * ENOTSUP ("no balloon device" / "vmm-swap not enabled for this VM") while none is set. --------- */
+
+/* A response still owed to a client. The server owns it; a device that returned CONTROL_PENDING
+ * must finish it exactly once, on the event thread. Finishing a reply whose client has gone
+ * away is fine (it is just freed). */
+typedef struct ControlReply ControlReply;
+#define CONTROL_PENDING 1
+
+/* error: 0 or a negative errno; message: optional human-readable detail (copied). */
+void control_reply_finish(ControlReply *r, int error, const char *message);
+
+typedef struct BalloonStatsInfo {
+        /* The 12 crosvm stat fields, -1 = unknown. */
+        int64_t swap_in, swap_out, major_faults, minor_faults, free_memory, total_memory,
+                available_memory, disk_caches, hugetlb_allocations, hugetlb_failures, shared_memory,
+                unevictable_memory;
+        uint64_t balloon_actual; /* bytes */
+} BalloonStatsInfo;
+
+void control_reply_finish_balloon_stats(ControlReply *r, const BalloonStatsInfo *st);
+
+typedef struct ControlBalloonOps {
+        /* Each returns 0 (success, the server replies at once), a negative errno (error reply,
+         * with *ret_message if set to a static string), or CONTROL_PENDING (the device finishes
+         * `reply` later). */
+        int (*set)(void *dev, uint64_t num_bytes, bool wait, uint32_t timeout_ms, ControlReply *reply,
+                   const char **ret_message);
+        int (*stats)(void *dev, uint32_t timeout_ms, ControlReply *reply, const char **ret_message);
+} ControlBalloonOps;
+
+typedef struct SwapStatusInfo {
+        int state; /* vmm_control.SwapState value */
+        uint64_t resident_pages, copied_from_file_pages, copied_from_staging_pages, zeroed_pages,
+                redundant_pages, staging_pages, swap_pages, fault_around_pages;
+        uint64_t transition_pages, transition_time_ms;
+        char last_error[256]; /* "" when none */
+} SwapStatusInfo;
+
+typedef struct ControlSwapOps {
+        /* Return 0 or a negative errno (with *ret_message set to a static string when useful). */
+        int (*enable)(void *swap, const char **ret_message);
+        int (*trim)(void *swap, const char **ret_message);
+        int (*out)(void *swap, const char **ret_message);
+        int (*disable)(void *swap, bool slow_file_cleanup, const char **ret_message);
+        int (*status)(void *swap, SwapStatusInfo *ret);
+} ControlSwapOps;
+
+void control_server_set_balloon(ControlServer *s, const ControlBalloonOps *ops, void *dev);
+void control_server_set_swap(ControlServer *s, const ControlSwapOps *ops, void *swap);
 
 /* listen_fd: a bound+listening SOCK_SEQPACKET socket (or -1); conn_fd: an already connected
  * SOCK_SEQPACKET end handed over by the daemon (or -1). The server takes ownership of both. */
