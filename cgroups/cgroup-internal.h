@@ -17,7 +17,7 @@ struct CgroupCpu {
         const CgroupFsOps *ops;
         char *hierarchy;
         char *base;
-        char *v2_parent; /* NULL on v1 */
+        char *parent; /* relative to hierarchy; NULL: groups live right in the hierarchy */
 };
 
 extern const CgroupFsOps cgroup_fs_kernel_ops;

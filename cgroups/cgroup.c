@@ -401,7 +401,7 @@ static char *normalize_root(const char *root)
         return r;
 }
 
-int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, const char *v2_parent,
+int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, const char *parent,
                     CgroupCpu **ret)
 {
         _cleanup_(cgroup_cpu_freep) CgroupCpu *c = NULL;
@@ -411,8 +411,7 @@ int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, co
         if (!ret || mode < 0 || mode >= _CGROUP_MODE_MAX || backend < 0 || backend >= _CGROUP_BACKEND_MAX)
                 return -EINVAL;
         root = root ?: CGROUP_ROOT_DEFAULT;
-        v2_parent = v2_parent ?: CGROUP_V2_PARENT_DEFAULT;
-        if (root[0] != '/' || strlen(root) >= PATH_MAX / 2 || !cgroup_group_name_is_valid(v2_parent))
+        if (root[0] != '/' || strlen(root) >= PATH_MAX / 2 || (parent && !cgroup_group_name_is_valid(parent)))
                 return -EINVAL;
 
         r = normalize_root(root);
@@ -426,25 +425,26 @@ int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, co
                 k = detect_v1(r, backend, &c->hierarchy);
                 if (k < 0 && k != -EOPNOTSUPP)
                         return k;
-                if (k >= 0) {
+                if (k >= 0)
                         c->version = CGROUP_VERSION_V1;
-                        c->base = strdup(c->hierarchy);
-                        if (!c->base)
-                                return -ENOMEM;
-                }
         }
         if (k < 0 && (mode == CGROUP_MODE_AUTO || mode == CGROUP_MODE_V2)) {
                 k = detect_v2(r, backend, &c->hierarchy);
                 if (k < 0)
                         return k;
                 c->version = CGROUP_VERSION_V2;
-                c->v2_parent = strdup(v2_parent);
-                c->base = cgroup_path_join(c->hierarchy, v2_parent);
-                if (!c->v2_parent || !c->base)
-                        return -ENOMEM;
+                parent = parent ?: CGROUP_V2_PARENT_DEFAULT;
         }
         if (k < 0)
                 return k;
+
+        if (parent) {
+                c->parent = strdup(parent);
+                c->base = cgroup_path_join(c->hierarchy, parent);
+        } else
+                c->base = strdup(c->hierarchy);
+        if ((parent && !c->parent) || !c->base)
+                return -ENOMEM;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -456,7 +456,7 @@ CgroupCpu *cgroup_cpu_free(CgroupCpu *c)
                 return NULL;
         free(c->hierarchy);
         free(c->base);
-        free(c->v2_parent);
+        free(c->parent);
         free(c);
         return NULL;
 }
@@ -582,9 +582,9 @@ int cgroup_cpu_create_group(CgroupCpu *c, const char *group, CgroupCreateFlags f
         if (!c || !cgroup_group_name_is_valid(group))
                 return -EINVAL;
 
-        /* Walk the path below the hierarchy (v2: the parent included) one component at a time. */
-        if (c->version == CGROUP_VERSION_V2)
-                r = asprintf(&rel, "%s/%s", c->v2_parent, group);
+        /* Walk the path below the hierarchy (the parent included) one component at a time. */
+        if (c->parent)
+                r = asprintf(&rel, "%s/%s", c->parent, group);
         else
                 r = asprintf(&rel, "%s", group);
         if (r < 0)
@@ -908,21 +908,25 @@ int cgroup_cpu_get_pids(CgroupCpu *c, const char *group, bool threads, pid_t **r
 
 /* --- removal ----------------------------------------------------------------------------------- */
 
-static bool group_is_threaded(CgroupCpu *c, const char *group)
+static bool dir_is_threaded(CgroupCpu *c, const char *dir)
 {
-        _cleanup_free_ char *t = NULL;
+        _cleanup_free_ char *p = NULL, *t = NULL;
 
-        if (c->version != CGROUP_VERSION_V2 || read_group_file(c, group, "cgroup.type", &t) < 0)
+        if (c->version != CGROUP_VERSION_V2)
+                return false;
+        p = cgroup_path_join(dir, "cgroup.type");
+        if (!p || cgroup_read_file(p, &t) < 0)
                 return false;
         return streq(t, "threaded\n") || streq(t, "threaded");
 }
 
-/* Moves every task of the group to its parent. Tasks that exit meanwhile (ESRCH) are fine. On v1
- * each thread goes through `tasks`; on v2 whole processes through cgroup.procs, or single threads
- * through cgroup.threads when the group is threaded (cgroup.procs cannot be read there). */
-static int migrate_to_parent(CgroupCpu *c, const char *group, const char *path)
+/* Moves every task of the group at path to its parent. Tasks that exit meanwhile (ESRCH) are
+ * fine. On v1 each thread goes through `tasks`; on v2 whole processes through cgroup.procs, or
+ * single threads through cgroup.threads when the group is threaded (cgroup.procs cannot be read
+ * there). */
+static int migrate_to_parent(CgroupCpu *c, const char *path)
 {
-        _cleanup_free_ char *parent = NULL, *dst = NULL, *s = NULL;
+        _cleanup_free_ char *parent = NULL, *src = NULL, *dst = NULL, *s = NULL;
         _cleanup_free_ pid_t *ids = NULL;
         const char *file;
         size_t n = 0;
@@ -931,21 +935,22 @@ static int migrate_to_parent(CgroupCpu *c, const char *group, const char *path)
         if (c->version == CGROUP_VERSION_V1)
                 file = CGROUP_FILE_TASKS;
         else
-                file = group_is_threaded(c, group) ? CGROUP_FILE_THREADS : CGROUP_FILE_PROCS;
+                file = dir_is_threaded(c, path) ? CGROUP_FILE_THREADS : CGROUP_FILE_PROCS;
 
-        r = read_group_file(c, group, file, &s);
+        parent = strndup(path, (size_t) (strrchr(path, '/') - path));
+        src = cgroup_path_join(path, file);
+        if (!parent || !src)
+                return -ENOMEM;
+        dst = cgroup_path_join(parent, file);
+        if (!dst)
+                return -ENOMEM;
+
+        r = cgroup_read_file(src, &s);
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
         r = cgroup_parse_pids(s, &ids, &n);
         if (r < 0)
                 return r;
-
-        parent = strndup(path, (size_t) (strrchr(path, '/') - path));
-        if (!parent)
-                return -ENOMEM;
-        dst = cgroup_path_join(parent, file);
-        if (!dst)
-                return -ENOMEM;
 
         for (size_t i = 0; i < n; i++) {
                 char buf[24];
@@ -958,16 +963,9 @@ static int migrate_to_parent(CgroupCpu *c, const char *group, const char *path)
         return 0;
 }
 
-int cgroup_cpu_remove_group(CgroupCpu *c, const char *group, CgroupRemoveFlags flags)
+static int remove_dir(CgroupCpu *c, const char *path, CgroupRemoveFlags flags)
 {
-        _cleanup_free_ char *path = NULL;
         int r;
-
-        if (!c)
-                return -EINVAL;
-        r = cgroup_cpu_group_path(c, group, &path);
-        if (r < 0)
-                return r;
 
         for (unsigned attempt = 1;; attempt++) {
                 r = c->ops->rmdir(c, path);
@@ -978,7 +976,7 @@ int cgroup_cpu_remove_group(CgroupCpu *c, const char *group, CgroupRemoveFlags f
                 if (attempt >= CGROUP_REMOVE_ATTEMPTS)
                         return -EBUSY;
                 if (flags & CGROUP_REMOVE_MIGRATE) {
-                        r = migrate_to_parent(c, group, path);
+                        r = migrate_to_parent(c, path);
                         if (r < 0)
                                 return r;
                 }
@@ -990,4 +988,26 @@ int cgroup_cpu_remove_group(CgroupCpu *c, const char *group, CgroupRemoveFlags f
                         nanosleep(&ts, NULL);
                 }
         }
+}
+
+int cgroup_cpu_remove_group(CgroupCpu *c, const char *group, CgroupRemoveFlags flags)
+{
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        r = cgroup_cpu_group_path(c, group, &path);
+        if (r < 0)
+                return r;
+        return remove_dir(c, path, flags);
+}
+
+int cgroup_cpu_remove_parent(CgroupCpu *c, CgroupRemoveFlags flags)
+{
+        if (!c)
+                return -EINVAL;
+        if (!c->parent)
+                return 0;
+        return remove_dir(c, c->base, flags);
 }

@@ -2,10 +2,12 @@
 /* CPU cgroups behind one API: the cgroup v1 `cpu` controller or the cgroup v2 `cpu` controller.
  *
  * A CgroupCpu handle is opened on a cgroup root (default /sys/fs/cgroup). Groups are named by a
- * path relative to the handle's base directory:
- *   v1: <root>/cpu (or <root>/cpu,cpuacct) — the v1 cpu hierarchy itself, as concierge uses it;
- *   v2: <v2 mount>/<v2 parent>, where the v2 mount is <root> or <root>/unified and the parent is
- *       configurable (default "vm_concierge"), since v2 wants one delegated subtree per owner.
+ * path relative to the handle's base directory, <hierarchy>/<parent>:
+ *   v1: the hierarchy is <root>/cpu (or <root>/cpu,cpuacct); the parent defaults to none, so
+ *       groups are where concierge has them (/sys/fs/cgroup/cpu/termina);
+ *   v2: the hierarchy is the cgroup2 mount, <root> or <root>/unified; the parent defaults to
+ *       "vm_concierge", since v2 wants one delegated subtree per owner.
+ * A parent can be given for either version (tests use a unique one on the real hierarchy).
  *
  * Two backends do the filesystem work:
  *   kernel    a real cgroupfs: the hierarchy must carry the cgroup/cgroup2 statfs magic;
@@ -95,10 +97,10 @@ CgroupBackend cgroup_backend_from_string(const char *s) _pure_;
 typedef struct CgroupCpu CgroupCpu;
 
 /* Detects the cpu controller under root (NULL = CGROUP_ROOT_DEFAULT) and opens a handle.
- * v2_parent (NULL = CGROUP_V2_PARENT_DEFAULT) is a relative path under the v2 mount; it is
- * created on first use. Does not write anything. -EOPNOTSUPP: no usable cpu controller of the
- * requested kind; -EINVAL: bad arguments. */
-int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, const char *v2_parent,
+ * parent (NULL = none on v1, CGROUP_V2_PARENT_DEFAULT on v2) is a relative path under the
+ * hierarchy that holds the groups; it is created with the first group. Writes nothing.
+ * -EOPNOTSUPP: no usable cpu controller of the requested kind; -EINVAL: bad arguments. */
+int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, const char *parent,
                     CgroupCpu **ret);
 CgroupCpu *cgroup_cpu_free(CgroupCpu *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CgroupCpu *, cgroup_cpu_free);
@@ -107,7 +109,7 @@ CgroupVersion cgroup_cpu_version(const CgroupCpu *c) _pure_;
 CgroupBackend cgroup_cpu_backend(const CgroupCpu *c) _pure_;
 /* The mounted hierarchy (v1: <root>/cpu; v2: the cgroup2 mount). */
 const char *cgroup_cpu_hierarchy(const CgroupCpu *c) _pure_;
-/* The directory group names are relative to (v1: the hierarchy; v2: <mount>/<v2 parent>). */
+/* The directory group names are relative to: <hierarchy>/<parent>, or the hierarchy. */
 const char *cgroup_cpu_base(const CgroupCpu *c) _pure_;
 
 /* A group name is a relative path of one or more components of [A-Za-z0-9_.,:@+-], none of
@@ -115,7 +117,7 @@ const char *cgroup_cpu_base(const CgroupCpu *c) _pure_;
 bool cgroup_group_name_is_valid(const char *group) _pure_;
 int cgroup_cpu_group_path(const CgroupCpu *c, const char *group, char **ret);
 
-/* mkdir -p semantics: existing groups are fine. On v2 every directory above the group (the v2
+/* mkdir -p semantics: existing groups are fine. On v2 every directory above the group (the
  * parent included) gets "+cpu" in cgroup.subtree_control, so the group has cpu.weight/cpu.max. */
 int cgroup_cpu_create_group(CgroupCpu *c, const char *group, CgroupCreateFlags flags);
 
@@ -176,6 +178,10 @@ int cgroup_cpu_get_pids(CgroupCpu *c, const char *group, bool threads, pid_t **r
  * parent group (tasks that exit meanwhile are fine). Returns -EBUSY if it stays populated or has
  * child groups, or the error of a failed move. Child groups are not removed. */
 int cgroup_cpu_remove_group(CgroupCpu *c, const char *group, CgroupRemoveFlags flags);
+
+/* Removes the parent directory (the last component of it), as cgroup_cpu_remove_group() does a
+ * group; for a shutdown that leaves nothing behind. A handle without a parent: nothing to do. */
+int cgroup_cpu_remove_parent(CgroupCpu *c, CgroupRemoveFlags flags);
 
 /* The conversion runc, crun, systemd and Kubernetes use for cpu.shares -> cpu.weight: linear from
  * [2, 262144] onto [1, 10000], weight = 1 + (shares - 2) * 9999 / 262142, clamped. */

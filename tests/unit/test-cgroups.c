@@ -597,6 +597,12 @@ static void test_v2_create_and_paths(void **state)
         assert_int_equal(cgroup_family_paths(fx->c, CPU_CGROUP_FAMILY_ARCVM, &p, &v), 0);
         assert_string_equal(p, want_p);
         assert_string_equal(v, want_v);
+
+        assert_int_equal(cgroup_cpu_remove_parent(fx->c, 0), -EBUSY);
+        for (int f = 0; f < _CPU_CGROUP_FAMILY_MAX; f++)
+                assert_int_equal(cgroup_family_remove(fx->c, f, 0), 0);
+        assert_int_equal(cgroup_cpu_remove_parent(fx->c, 0), 0);
+        assert_false(exists(parent));
 }
 
 /* A nested v2 parent: every level hands cpu down, so the leaf has cpu.weight. */
@@ -616,6 +622,43 @@ static void test_v2_nested_parent(void **state)
         assert_file_eq(s2, "cpu\n");
         assert_file_eq(s3, "cpu\n");
         assert_file_eq(w, "100\n");
+}
+
+/* A parent on v1 (how the real-kernel test keeps out of the way); removing it leaves nothing. */
+static void test_parent_and_cleanup(void **state)
+{
+        Fixture *fx = *state;
+        _cleanup_(cgroup_cpu_freep) CgroupCpu *c = NULL;
+        _cleanup_free_ char *p = NULL, *v = NULL, *want = pathf("%s/cpu/run-1/termina", fx->root),
+                            *base = pathf("%s/cpu/run-1", fx->root);
+        pid_t a = spawn_sleeper(fx);
+
+        layout(fx, "cpu", CGROUP_VERSION_V1);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V1, CGROUP_BACKEND_EMULATED, "run-1", &c), 0);
+        assert_string_equal(cgroup_cpu_base(c), base);
+        assert_int_equal(cgroup_family_create(c, CPU_CGROUP_FAMILY_TERMINA), 0);
+        assert_int_equal(cgroup_family_paths(c, CPU_CGROUP_FAMILY_TERMINA, &p, &v), 0);
+        assert_string_equal(p, want);
+        assert_true(exists(v));
+        assert_int_equal(cgroup_cpu_attach_pid(c, "termina", a), 0);
+
+        /* the parent still has groups */
+        assert_int_equal(cgroup_cpu_remove_parent(c, 0), -EBUSY);
+        /* stragglers go to the parent, and from there to the hierarchy root */
+        assert_int_equal(cgroup_family_remove(c, CPU_CGROUP_FAMILY_TERMINA, CGROUP_REMOVE_MIGRATE), 0);
+        assert_int_equal(cgroup_cpu_remove_parent(c, 0), -EBUSY);
+        assert_int_equal(cgroup_cpu_remove_parent(c, CGROUP_REMOVE_MIGRATE), 0);
+        assert_false(exists(base));
+        {
+                _cleanup_free_ char *t = pathf("%s/cpu/tasks", fx->root), *s = slurp(t), *line = pathf("%d\n", (int) a);
+                assert_non_null(strstr(s, line));
+        }
+        c = cgroup_cpu_free(c);
+
+        /* without a parent there is nothing to remove */
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V1, CGROUP_BACKEND_EMULATED, NULL, &c), 0);
+        assert_int_equal(cgroup_cpu_remove_parent(c, 0), 0);
+        assert_true(exists(cgroup_cpu_hierarchy(c)));
 }
 
 /* --- values ------------------------------------------------------------------------------------ */
@@ -1060,6 +1103,7 @@ int main(void)
                 ON_V1(test_v1_create_and_paths),
                 ON_V2(test_v2_create_and_paths),
                 cmocka_unit_test_setup_teardown(test_v2_nested_parent, setup_bare, teardown),
+                cmocka_unit_test_setup_teardown(test_parent_and_cleanup, setup_bare, teardown),
                 ON_V1(test_apply_every_state),
                 ON_V2(test_apply_every_state),
                 ON_V1(test_set_values),
