@@ -270,13 +270,13 @@ void control_reply_finish_balloon_stats(ControlReply *r, const BalloonStatsInfo 
 /* Run a device op that may answer later: r is 0 (reply now), negative (error) or CONTROL_PENDING. */
 static void reply_after_op(ControlReply *reply, int r, const char *message)
 {
-        reply->in_dispatch = false;
         if (r == CONTROL_PENDING) {
+                reply->in_dispatch = false;
                 if (reply->done) /* finished from inside the op after all */
                         reply_free(reply);
                 return;
         }
-        if (!reply->done)
+        if (!reply->done) /* still in_dispatch: this does not free it */
                 control_reply_finish(reply, r < 0 ? r : 0, r < 0 ? message : NULL);
         reply_free(reply);
 }

@@ -18,7 +18,8 @@ $(B)/vmmctl: $(B)/vmm_backend/ctl/vmmctl.o $(LIBVMMCTL_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS) $(JSON_LIBS)
 
 # --- unit tests (cmocka, no KVM) ------------------------------------------------------------------
-UNIT_TESTS += $(B)/tests/unit/test-control-protocol
+UNIT_TESTS += $(B)/tests/unit/test-control-protocol $(B)/tests/unit/test-control-server \
+	$(B)/tests/unit/test-libvmmctl
 
 $(B)/tests/unit/test-control-protocol: $(B)/tests/unit/test-control-protocol.o $(B)/vmm_backend/ctl/protocol.o \
 		$(call PROTO_OBJ,vmm_control)

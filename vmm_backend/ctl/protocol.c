@@ -226,7 +226,8 @@ int protocol_decode(const void *buf, size_t len, VmmControl__Frame **ret_frame, 
                 } else if (field_in(f.number, bodies, ELEMENTSOF(bodies))) {
                         n_bodies++;
                         body = f;
-                        if (f.number == 2 && f.wire_type == 2) {
+                        if ((f.number == 2 || f.number == 3) && f.wire_type == 2) {
+                                /* Request and Response both keep their id in field 1. */
                                 unsigned dummy_count;
                                 (void)wire_count_oneof(f.data, f.size, request_ops, ELEMENTSOF(request_ops),
                                                        &dummy_count, &d->id);
