@@ -12,4 +12,4 @@ $(B)/tests/unit/test-cgroups: $(B)/tests/unit/test-cgroups.o $(CGROUPS_OBJS)
 $(B)/tests/unit/test-cgroups-real: $(B)/tests/unit/test-cgroups-real.o $(CGROUPS_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
-UNIT_TESTS += $(B)/tests/unit/test-cgroups
+UNIT_TESTS += $(B)/tests/unit/test-cgroups $(B)/tests/unit/test-cgroups-real
