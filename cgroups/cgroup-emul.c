@@ -38,46 +38,55 @@ typedef struct ControlFile {
 } ControlFile;
 
 static const ControlFile v1_root_files[] = {
-        { "cgroup.procs", "" },          { "tasks", "" },
-        { "cgroup.clone_children", "0\n" }, { "notify_on_release", "0\n" },
-        { "cgroup.sane_behavior", "0\n" }, { "release_agent", "" },
-        { "cpu.shares", "1024\n" },      { "cpu.cfs_period_us", "100000\n" },
-        { "cpu.cfs_quota_us", "-1\n" },  { "cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n" },
+        {"cgroup.procs", ""},
+        {"tasks", ""},
+        {"cgroup.clone_children", "0\n"},
+        {"notify_on_release", "0\n"},
+        {"cgroup.sane_behavior", "0\n"},
+        {"release_agent", ""},
+        {"cpu.shares", "1024\n"},
+        {"cpu.cfs_period_us", "100000\n"},
+        {"cpu.cfs_quota_us", "-1\n"},
+        {"cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n"},
 };
 
 static const ControlFile v1_group_files[] = {
-        { "cgroup.procs", "" },          { "tasks", "" },
-        { "cgroup.clone_children", "0\n" }, { "notify_on_release", "0\n" },
-        { "cpu.shares", "1024\n" },      { "cpu.cfs_period_us", "100000\n" },
-        { "cpu.cfs_quota_us", "-1\n" },  { "cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n" },
+        {"cgroup.procs", ""},
+        {"tasks", ""},
+        {"cgroup.clone_children", "0\n"},
+        {"notify_on_release", "0\n"},
+        {"cpu.shares", "1024\n"},
+        {"cpu.cfs_period_us", "100000\n"},
+        {"cpu.cfs_quota_us", "-1\n"},
+        {"cpu.stat", "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n"},
 };
 
 static const ControlFile v2_root_files[] = {
-        { "cgroup.procs", "" },
-        { "cgroup.threads", "" },
-        { "cgroup.controllers", "cpu\n" },
-        { "cgroup.subtree_control", "cpu\n" },
-        { "cgroup.max.depth", "max\n" },
-        { "cgroup.max.descendants", "max\n" },
-        { "cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n" },
+        {"cgroup.procs", ""},
+        {"cgroup.threads", ""},
+        {"cgroup.controllers", "cpu\n"},
+        {"cgroup.subtree_control", "cpu\n"},
+        {"cgroup.max.depth", "max\n"},
+        {"cgroup.max.descendants", "max\n"},
+        {"cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"},
 };
 
 static const ControlFile v2_group_files[] = {
-        { "cgroup.procs", "" },
-        { "cgroup.threads", "" },
-        { "cgroup.type", "domain\n" },
-        { "cgroup.subtree_control", "" },
-        { "cgroup.events", "populated 0\nfrozen 0\n" },
-        { "cgroup.max.depth", "max\n" },
-        { "cgroup.max.descendants", "max\n" },
+        {"cgroup.procs", ""},
+        {"cgroup.threads", ""},
+        {"cgroup.type", "domain\n"},
+        {"cgroup.subtree_control", ""},
+        {"cgroup.events", "populated 0\nfrozen 0\n"},
+        {"cgroup.max.depth", "max\n"},
+        {"cgroup.max.descendants", "max\n"},
         /* cgroup.controllers is written from the parent's cgroup.subtree_control */
 };
 
 /* v2 files a controller adds to a group when its parent enables it. */
 static const ControlFile v2_cpu_files[] = {
-        { "cpu.weight", "100\n" },
-        { "cpu.max", "max 100000\n" },
-        { "cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n" },
+        {"cpu.weight", "100\n"},
+        {"cpu.max", "max 100000\n"},
+        {"cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"},
 };
 
 static bool has_members(const CgroupCpu *c, const char *dir);
@@ -87,10 +96,11 @@ static int replace_file(const char *path, const char *content, bool create)
         _cleanup_close_ int fd = -EBADF;
         size_t l = strlen(content);
 
-        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0), 0644);
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (create ? O_CREAT : 0),
+                  0644);
         if (fd < 0)
                 return negative_errno();
-        if (l > 0 && write(fd, content, l) != (ssize_t) l)
+        if (l > 0 && write(fd, content, l) != (ssize_t)l)
                 return errno > 0 ? -errno : -EIO;
         return 0;
 }
@@ -136,7 +146,7 @@ static char *dir_of(const char *path)
                 return strdup(".");
         if (s == path)
                 return strdup("/");
-        return strndup(path, (size_t) (s - path));
+        return strndup(path, (size_t)(s - path));
 }
 
 static bool is_hierarchy_root(const CgroupCpu *c, const char *dir)
@@ -220,7 +230,7 @@ static int emul_mkdir(const CgroupCpu *c, const char *path)
         r = write_files(path, v2_group_files, ELEMENTSOF(v2_group_files));
         if (r < 0)
                 return r;
-        r = write_files(path, &(const ControlFile){ "cgroup.controllers", controllers }, 1);
+        r = write_files(path, &(const ControlFile){"cgroup.controllers", controllers}, 1);
         if (r < 0)
                 return r;
         return add_controller_files(path, controllers);
@@ -256,7 +266,8 @@ static int emul_rmdir(const CgroupCpu *c, const char *path)
         if (!d)
                 return negative_errno();
         while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && unlinkat(dirfd(d), de->d_name, 0) < 0) {
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                    unlinkat(dirfd(d), de->d_name, 0) < 0) {
                         r = negative_errno();
                         break;
                 }
@@ -279,7 +290,7 @@ static bool id_alive(pid_t id)
 {
         char p[32];
 
-        snprintf(p, sizeof(p), "/proc/%d", (int) id);
+        snprintf(p, sizeof(p), "/proc/%d", (int)id);
         return access(p, F_OK) >= 0;
 }
 
@@ -291,7 +302,7 @@ static pid_t tgid_of(pid_t tid)
         const char *t;
         int64_t v;
 
-        snprintf(p, sizeof(p), "/proc/%d/status", (int) tid);
+        snprintf(p, sizeof(p), "/proc/%d/status", (int)tid);
         if (cgroup_read_file(p, &s) < 0)
                 return 0;
         t = strstr(s, "\nTgid:");
@@ -303,7 +314,7 @@ static pid_t tgid_of(pid_t tid)
         _cleanup_free_ char *num = strndup(t, strcspn(t, "\n"));
         if (!num || cgroup_parse_i64(num, &v) < 0 || v <= 0 || v > INT32_MAX)
                 return 0;
-        return (pid_t) v;
+        return (pid_t)v;
 }
 
 static int read_ids(const char *dir, const char *name, pid_t **ret, size_t *ret_n)
@@ -335,7 +346,7 @@ static int write_ids(const char *dir, const char *name, const pid_t *ids, size_t
         if (!f)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                fprintf(f, "%d\n", (int) ids[i]);
+                fprintf(f, "%d\n", (int)ids[i]);
         if (fclose(f) != 0)
                 return -ENOMEM;
         return write_in(dir, name, out);
@@ -356,7 +367,7 @@ static bool has_members(const CgroupCpu *c, const char *dir)
 
 typedef struct Move {
         const CgroupCpu *c;
-        const char *dst;       /* the group the threads go to */
+        const char *dst; /* the group the threads go to */
         const pid_t *tids;
         size_t n_tids;
 } Move;
@@ -379,7 +390,8 @@ static int apply_move(const char *dir, void *userdata)
         if (!keep || !procs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                if (!list_has(m->tids, m->n_tids, ids[i]) && !list_has(keep, n_keep, ids[i]) && id_alive(ids[i]))
+                if (!list_has(m->tids, m->n_tids, ids[i]) && !list_has(keep, n_keep, ids[i]) &&
+                    id_alive(ids[i]))
                         keep[n_keep++] = ids[i];
         if (dst)
                 for (size_t i = 0; i < m->n_tids; i++)
@@ -408,7 +420,7 @@ static int threads_of(pid_t id, pid_t **ret, size_t *ret_n)
         struct dirent *de;
         DIR *d;
 
-        snprintf(p, sizeof(p), "/proc/%d/task", (int) id);
+        snprintf(p, sizeof(p), "/proc/%d/task", (int)id);
         d = opendir(p);
         if (!d)
                 return -ESRCH;
@@ -427,7 +439,7 @@ static int threads_of(pid_t id, pid_t **ret, size_t *ret_n)
                         tids = t;
                         alloc = na;
                 }
-                tids[n++] = (pid_t) v;
+                tids[n++] = (pid_t)v;
         }
         closedir(d);
         if (n == 0)
@@ -450,8 +462,8 @@ static int emul_move(const CgroupCpu *c, const char *dir, const char *name, cons
         if (cgroup_parse_i64(data, &v) < 0 || v < 0 || v > INT32_MAX)
                 return -EINVAL;
         if (v == 0)
-                v = procs ? getpid() : (pid_t) syscall(SYS_gettid);
-        if (!id_alive((pid_t) v))
+                v = procs ? getpid() : (pid_t)syscall(SYS_gettid);
+        if (!id_alive((pid_t)v))
                 return -ESRCH;
 
         if (c->version == CGROUP_VERSION_V2 && !is_hierarchy_root(c, dir)) {
@@ -467,17 +479,17 @@ static int emul_move(const CgroupCpu *c, const char *dir, const char *name, cons
         }
 
         if (procs) {
-                r = threads_of((pid_t) v, &tids, &n);
+                r = threads_of((pid_t)v, &tids, &n);
                 if (r < 0)
                         return r;
         } else {
                 tids = malloc(sizeof(pid_t));
                 if (!tids)
                         return -ENOMEM;
-                tids[0] = (pid_t) v;
+                tids[0] = (pid_t)v;
                 n = 1;
         }
-        return apply_move(c->hierarchy, &(Move){ .c = c, .dst = dir, .tids = tids, .n_tids = n });
+        return apply_move(c->hierarchy, &(Move){.c = c, .dst = dir, .tids = tids, .n_tids = n});
 }
 
 /* --- v2 structure files ------------------------------------------------------------------------ */
@@ -532,7 +544,8 @@ static int emul_subtree_control(const CgroupCpu *c, const char *dir, const char 
                         return -EINVAL; /* only the cpu controller is modelled */
                 want_cpu = tok[0] == '+';
         }
-        if (want_cpu && !cgroup_words_contain(cur, "cpu") && !is_hierarchy_root(c, dir) && !is_threaded(dir)) {
+        if (want_cpu && !cgroup_words_contain(cur, "cpu") && !is_hierarchy_root(c, dir) &&
+            !is_threaded(dir)) {
                 _cleanup_free_ char *procs = NULL;
                 if (read_in(dir, CGROUP_FILE_PROCS, &procs) >= 0 && !streq(procs, ""))
                         return -EBUSY;
@@ -544,7 +557,7 @@ static int emul_subtree_control(const CgroupCpu *c, const char *dir, const char 
         r = write_in(dir, "cgroup.subtree_control", out);
         if (r < 0)
                 return r;
-        return for_each_child(dir, apply_to_child, &(ControllerChange){ .controllers = out });
+        return for_each_child(dir, apply_to_child, &(ControllerChange){.controllers = out});
 }
 
 static int emul_type(const CgroupCpu *c, const char *dir, const char *data)
@@ -668,7 +681,8 @@ static int emul_write(const CgroupCpu *c, const char *path, const char *data)
         name = strrchr(path, '/');
         name = name ? name + 1 : path;
 
-        if (streq(name, CGROUP_FILE_PROCS) || streq(name, CGROUP_FILE_TASKS) || streq(name, CGROUP_FILE_THREADS))
+        if (streq(name, CGROUP_FILE_PROCS) || streq(name, CGROUP_FILE_TASKS) ||
+            streq(name, CGROUP_FILE_THREADS))
                 return emul_move(c, dir, name, data);
         if (c->version == CGROUP_VERSION_V2 && streq(name, "cgroup.subtree_control"))
                 return emul_subtree_control(c, dir, data);

@@ -34,7 +34,7 @@ static int table_lookup(const char *const *table, size_t n, const char *s)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
                 if (table[i] && streq(table[i], s))
-                        return (int) i;
+                        return (int)i;
         return -EINVAL;
 }
 
@@ -93,18 +93,17 @@ int cgroup_read_file(const char *path, char **ret)
 
         for (;;) {
                 if (alloc - size < 4096 + 1) {
-                        size_t n = alloc ? alloc * 2 : 4096 + 1;
-                        char *b;
+                        size_t n = MIN(alloc ? alloc * 2 : 4096 + 1, (size_t)CGROUP_READ_MAX + 1);
 
-                        if (n > CGROUP_READ_MAX + 1)
-                                n = CGROUP_READ_MAX + 1;
-                        if (n <= size + 1)
-                                return -EFBIG;
-                        b = realloc(buf, n);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        alloc = n;
+                        if (n > alloc) {
+                                char *b = realloc(buf, n);
+                                if (!b)
+                                        return -ENOMEM;
+                                buf = b;
+                                alloc = n;
+                        }
+                        if (alloc - size - 1 == 0)
+                                return -EFBIG; /* CGROUP_READ_MAX bytes read, and maybe more */
                 }
                 ssize_t k = read(fd, buf + size, alloc - size - 1);
                 if (k < 0) {
@@ -116,7 +115,7 @@ int cgroup_read_file(const char *path, char **ret)
                 }
                 if (k == 0)
                         break;
-                size += (size_t) k;
+                size += (size_t)k;
         }
         if (!buf) {
                 buf = strdup("");
@@ -146,7 +145,7 @@ int cgroup_write_file_once(const char *path, const char *data)
         while (k < 0 && errno == EINTR);
         if (k < 0)
                 return negative_errno();
-        if ((size_t) k != l)
+        if ((size_t)k != l)
                 return -EIO;
         return 0;
 }
@@ -166,7 +165,7 @@ int cgroup_parse_u64(const char *s, uint64_t *ret)
         char *e;
         unsigned long long v;
 
-        if (end == s || !isdigit((unsigned char) s[0]))
+        if (end == s || !isdigit((unsigned char)s[0]))
                 return -EBADMSG;
         errno = 0;
         v = strtoull(s, &e, 10);
@@ -185,7 +184,7 @@ int cgroup_parse_i64(const char *s, int64_t *ret)
         char *e;
         long long v;
 
-        if (end == s || !isdigit((unsigned char) d[0]))
+        if (end == s || !isdigit((unsigned char)d[0]))
                 return -EBADMSG;
         errno = 0;
         v = strtoll(s, &e, 10);
@@ -204,7 +203,7 @@ int cgroup_parse_pids(const char *s, pid_t **ret, size_t *ret_n)
 
         while (*s) {
                 const char *nl = strchr(s, '\n');
-                size_t l = nl ? (size_t) (nl - s) : strlen(s);
+                size_t l = nl ? (size_t)(nl - s) : strlen(s);
                 char word[24];
                 uint64_t v;
                 int r;
@@ -230,7 +229,7 @@ int cgroup_parse_pids(const char *s, pid_t **ret, size_t *ret_n)
                         pids = p;
                         alloc = na;
                 }
-                pids[n++] = (pid_t) v;
+                pids[n++] = (pid_t)v;
                 s += l + (nl ? 1 : 0);
         }
         *ret = TAKE_PTR(pids);
@@ -243,12 +242,12 @@ bool cgroup_words_contain(const char *s, const char *word)
         size_t wl = strlen(word);
 
         while (*s) {
-                while (*s && isspace((unsigned char) *s))
+                while (*s && isspace((unsigned char)*s))
                         s++;
                 const char *b = s;
-                while (*s && !isspace((unsigned char) *s))
+                while (*s && !isspace((unsigned char)*s))
                         s++;
-                if ((size_t) (s - b) == wl && strncmp(b, word, wl) == 0)
+                if ((size_t)(s - b) == wl && strncmp(b, word, wl) == 0)
                         return true;
         }
         return false;
@@ -285,7 +284,7 @@ static bool is_fs_type(const char *path, long magic)
 
         if (statfs(path, &sfs) < 0)
                 return false;
-        return (long) sfs.f_type == magic;
+        return (long)sfs.f_type == magic;
 }
 
 static bool file_exists(const char *dir, const char *name)
@@ -299,7 +298,7 @@ static bool file_exists(const char *dir, const char *name)
  * distributions do (<root>/cpu,cpuacct, with <root>/cpu a symlink to it). */
 static int detect_v1(const char *root, CgroupBackend backend, char **ret)
 {
-        static const char *const names[] = { "cpu", "cpu,cpuacct", "cpuacct,cpu" };
+        static const char *const names[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *p = cgroup_path_join(root, names[i]);
@@ -323,7 +322,7 @@ static int detect_v1(const char *root, CgroupBackend backend, char **ret)
  * controller available and enabled for its children. */
 static int detect_v2(const char *root, CgroupBackend backend, char **ret)
 {
-        static const char *const names[] = { NULL, "unified" };
+        static const char *const names[] = {NULL, "unified"};
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *p = names[i] ? cgroup_path_join(root, names[i]) : strdup(root);
@@ -357,7 +356,7 @@ static int detect_v2(const char *root, CgroupBackend backend, char **ret)
 
 static bool component_char_ok(char ch)
 {
-        return isalnum((unsigned char) ch) || strchr("_.,:@+-", ch);
+        return isalnum((unsigned char)ch) || strchr("_.,:@+-", ch);
 }
 
 bool cgroup_group_name_is_valid(const char *group)
@@ -411,7 +410,8 @@ int cgroup_cpu_open(const char *root, CgroupMode mode, CgroupBackend backend, co
         if (!ret || mode < 0 || mode >= _CGROUP_MODE_MAX || backend < 0 || backend >= _CGROUP_BACKEND_MAX)
                 return -EINVAL;
         root = root ?: CGROUP_ROOT_DEFAULT;
-        if (root[0] != '/' || strlen(root) >= PATH_MAX / 2 || (parent && !cgroup_group_name_is_valid(parent)))
+        if (root[0] != '/' || strlen(root) >= PATH_MAX / 2 ||
+            (parent && !cgroup_group_name_is_valid(parent)))
                 return -EINVAL;
 
         r = normalize_root(root);
@@ -624,7 +624,7 @@ static int write_id(CgroupCpu *c, const char *group, const char *file, pid_t id)
 
         if (id < 0)
                 return -EINVAL;
-        snprintf(buf, sizeof(buf), "%d", (int) id);
+        snprintf(buf, sizeof(buf), "%d", (int)id);
         return write_group_file(c, group, file, buf);
 }
 
@@ -682,13 +682,13 @@ static int append_id(const char *path, pid_t id)
 {
         char buf[16];
         size_t i = sizeof(buf);
-        unsigned v = (unsigned) id;
+        unsigned v = (unsigned)id;
         ssize_t k;
         int fd, r = 0;
 
         buf[--i] = '\n';
         do {
-                buf[--i] = (char) ('0' + v % 10);
+                buf[--i] = (char)('0' + v % 10);
                 v /= 10;
         } while (v > 0);
 
@@ -700,7 +700,7 @@ static int append_id(const char *path, pid_t id)
         while (k < 0 && errno == EINTR);
         if (k < 0)
                 r = -errno;
-        else if ((size_t) k != sizeof(buf) - i)
+        else if ((size_t)k != sizeof(buf) - i)
                 r = -EIO;
         close(fd);
         return r;
@@ -728,13 +728,13 @@ int cgroup_path_attach_thread(const char *dir, pid_t tid)
         if (!dir || dir[0] != '/' || tid < 0)
                 return -EINVAL;
         if (tid == 0)
-                tid = (pid_t) syscall(SYS_gettid);
-        if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, CGROUP_FILE_TASKS) >= sizeof(p))
+                tid = (pid_t)syscall(SYS_gettid);
+        if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, CGROUP_FILE_TASKS) >= sizeof(p))
                 return -ENAMETOOLONG;
         if (access(p, F_OK) < 0) {
                 if (errno != ENOENT)
                         return negative_errno();
-                if ((size_t) snprintf(p, sizeof(p), "%s/%s", dir, CGROUP_FILE_THREADS) >= sizeof(p))
+                if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, CGROUP_FILE_THREADS) >= sizeof(p))
                         return -ENAMETOOLONG;
         }
         return append_id(p, tid);
@@ -761,7 +761,7 @@ int cgroup_cpu_format_max(int64_t quota_us, uint64_t period_us, char *buf, size_
                 n = snprintf(buf, size, "max %" PRIu64, period_us);
         else
                 n = snprintf(buf, size, "%" PRIi64 " %" PRIu64, quota_us, period_us);
-        if (n < 0 || (size_t) n >= size)
+        if (n < 0 || (size_t)n >= size)
                 return -ENOBUFS;
         return 0;
 }
@@ -774,9 +774,9 @@ int cgroup_cpu_parse_max(const char *s, int64_t *ret_quota_us, uint64_t *ret_per
         uint64_t period;
         int r;
 
-        if (!sp || (size_t) (sp - s) >= sizeof(q))
+        if (!sp || (size_t)(sp - s) >= sizeof(q))
                 return -EBADMSG;
-        memcpy(q, s, (size_t) (sp - s));
+        memcpy(q, s, (size_t)(sp - s));
         q[sp - s] = 0;
         if (streq(q, "max"))
                 quota = CGROUP_CPU_QUOTA_UNLIMITED;
@@ -850,7 +850,7 @@ static int read_group_u64(CgroupCpu *c, const char *group, const char *file, uin
 
 int cgroup_cpu_get_values(CgroupCpu *c, const char *group, CgroupCpuValues *ret)
 {
-        CgroupCpuValues v = { .version = c ? c->version : _CGROUP_VERSION_INVALID };
+        CgroupCpuValues v = {.version = c ? c->version : _CGROUP_VERSION_INVALID};
         _cleanup_free_ char *s = NULL;
         int r;
 
@@ -937,7 +937,7 @@ static int migrate_to_parent(CgroupCpu *c, const char *path)
         else
                 file = dir_is_threaded(c, path) ? CGROUP_FILE_THREADS : CGROUP_FILE_PROCS;
 
-        parent = strndup(path, (size_t) (strrchr(path, '/') - path));
+        parent = strndup(path, (size_t)(strrchr(path, '/') - path));
         src = cgroup_path_join(path, file);
         if (!parent || !src)
                 return -ENOMEM;
@@ -955,7 +955,7 @@ static int migrate_to_parent(CgroupCpu *c, const char *path)
         for (size_t i = 0; i < n; i++) {
                 char buf[24];
 
-                snprintf(buf, sizeof(buf), "%d", (int) ids[i]);
+                snprintf(buf, sizeof(buf), "%d", (int)ids[i]);
                 r = c->ops->write(c, dst, buf);
                 if (r < 0 && r != -ESRCH)
                         return r;
@@ -983,7 +983,7 @@ static int remove_dir(CgroupCpu *c, const char *path, CgroupRemoveFlags flags)
                 /* The first retry follows the move at once; later ones give exiting tasks time. */
                 if (attempt > 1 || !(flags & CGROUP_REMOVE_MIGRATE)) {
                         struct timespec ts = {
-                                .tv_nsec = (long) (CGROUP_REMOVE_RETRY_USEC * NSEC_PER_USEC),
+                                .tv_nsec = (long)(CGROUP_REMOVE_RETRY_USEC * NSEC_PER_USEC),
                         };
                         nanosleep(&ts, NULL);
                 }

@@ -160,9 +160,9 @@ int cgroup_cpu_set_quota(CgroupCpu *c, const char *group, int64_t quota_us, uint
 
 typedef struct CgroupCpuValues {
         CgroupVersion version;
-        uint64_t shares;   /* v1 cpu.shares; 0 on v2 */
-        uint64_t weight;   /* v2 cpu.weight; 0 on v1 */
-        int64_t quota_us;  /* CGROUP_CPU_QUOTA_UNLIMITED when unlimited */
+        uint64_t shares;  /* v1 cpu.shares; 0 on v2 */
+        uint64_t weight;  /* v2 cpu.weight; 0 on v1 */
+        int64_t quota_us; /* CGROUP_CPU_QUOTA_UNLIMITED when unlimited */
         uint64_t period_us;
 } CgroupCpuValues;
 

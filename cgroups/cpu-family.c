@@ -37,7 +37,7 @@ CpuCgroupFamily cpu_cgroup_family_from_string(const char *s)
                 return _CPU_CGROUP_FAMILY_INVALID;
         for (size_t i = 0; i < ELEMENTSOF(family_table); i++)
                 if (streq(family_table[i], s))
-                        return (CpuCgroupFamily) i;
+                        return (CpuCgroupFamily)i;
         return _CPU_CGROUP_FAMILY_INVALID;
 }
 
@@ -89,13 +89,14 @@ CpuRestrictionState cpu_restriction_state_from_string(const char *s)
                 return _CPU_RESTRICTION_STATE_INVALID;
         for (size_t i = 0; i < ELEMENTSOF(restriction_table); i++)
                 if (streq(restriction_table[i], s))
-                        return (CpuRestrictionState) i;
+                        return (CpuRestrictionState)i;
         return _CPU_RESTRICTION_STATE_INVALID;
 }
 
 CpuRestrictionState cpu_restriction_state_from_int(int v)
 {
-        return v >= 0 && v < _CPU_RESTRICTION_STATE_MAX ? (CpuRestrictionState) v : _CPU_RESTRICTION_STATE_INVALID;
+        return v >= 0 && v < _CPU_RESTRICTION_STATE_MAX ? (CpuRestrictionState)v
+                                                        : _CPU_RESTRICTION_STATE_INVALID;
 }
 
 int cpu_restriction_settings(CpuCgroupFamily f, CpuRestrictionState s, unsigned quota_percent,
@@ -119,11 +120,12 @@ int cpu_restriction_settings(CpuCgroupFamily f, CpuRestrictionState s, unsigned 
         case CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED:
                 if (f != CPU_CGROUP_FAMILY_ARCVM)
                         return -EOPNOTSUPP;
-                if (quota_percent < CPU_RESTRICTION_QUOTA_PERCENT_MIN || quota_percent > CPU_RESTRICTION_QUOTA_PERCENT_MAX)
+                if (quota_percent < CPU_RESTRICTION_QUOTA_PERCENT_MIN ||
+                    quota_percent > CPU_RESTRICTION_QUOTA_PERCENT_MAX)
                         return -ERANGE;
                 v.shares = CPU_RESTRICTION_SHARES_BACKGROUND;
                 /* percent of ONE CPU: percent/100 of the period */
-                v.quota_us = (int64_t) quota_percent * (int64_t) (CPU_RESTRICTION_QUOTA_PERIOD_US / 100);
+                v.quota_us = (int64_t)quota_percent * (int64_t)(CPU_RESTRICTION_QUOTA_PERIOD_US / 100);
                 break;
         default:
                 return -EINVAL;

@@ -61,8 +61,8 @@ CpuRestrictionState cpu_restriction_state_from_string(const char *s) _pure_;
 CpuRestrictionState cpu_restriction_state_from_int(int v) _pure_;
 
 typedef struct CpuRestrictionSettings {
-        uint64_t shares;   /* cpu.shares; on v2 written as its cpu.weight equivalent */
-        int64_t quota_us;  /* CGROUP_CPU_QUOTA_UNLIMITED or percent * 1000 */
+        uint64_t shares;  /* cpu.shares; on v2 written as its cpu.weight equivalent */
+        int64_t quota_us; /* CGROUP_CPU_QUOTA_UNLIMITED or percent * 1000 */
         uint64_t period_us;
 } CpuRestrictionSettings;
 

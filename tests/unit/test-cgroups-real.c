@@ -68,7 +68,7 @@ static void assert_group_file(const char *group, const char *file, const char *w
  * "N:cpu,cpuacct:/path"). */
 static char *cpu_cgroup_of(pid_t pid, pid_t tid)
 {
-        _cleanup_free_ char *p = pathf("/proc/%d/task/%d/cgroup", (int) pid, (int) tid), *s = slurp(p);
+        _cleanup_free_ char *p = pathf("/proc/%d/task/%d/cgroup", (int)pid, (int)tid), *s = slurp(p);
         char *save = NULL;
 
         assert_non_null(s);
@@ -89,7 +89,7 @@ static void assert_task_in(pid_t pid, pid_t tid, const char *want)
         _cleanup_free_ char *got = cpu_cgroup_of(pid, tid);
 
         if (!streq(got, want))
-                fail_msg("task %d/%d is in cpu:%s, expected cpu:%s", (int) pid, (int) tid, got, want);
+                fail_msg("task %d/%d is in cpu:%s, expected cpu:%s", (int)pid, (int)tid, got, want);
 }
 
 static bool group_lists(const char *group, bool threads, pid_t id)
@@ -122,7 +122,8 @@ static void check_values(const char *group, uint64_t shares, int64_t quota)
 
 static void move_self_to_root(void)
 {
-        _cleanup_free_ char *tasks = pathf("%s/tasks", cgroup_cpu_hierarchy(cg)), *dir = pathf("/proc/self/task");
+        _cleanup_free_ char *tasks = pathf("%s/tasks", cgroup_cpu_hierarchy(cg)),
+                            *dir = pathf("/proc/self/task");
         DIR *d = opendir(dir);
         struct dirent *de;
 
@@ -132,7 +133,7 @@ static void move_self_to_root(void)
                 if (de->d_name[0] != '.') {
                         int fd = open(tasks, O_WRONLY | O_CLOEXEC);
                         if (fd >= 0) {
-                                (void) !write(fd, de->d_name, strlen(de->d_name));
+                                (void)!write(fd, de->d_name, strlen(de->d_name));
                                 close(fd);
                         }
                 }
@@ -205,7 +206,7 @@ static void *idle_thread(void *p)
 {
         pid_t *tid = p;
 
-        __atomic_store_n(tid, (pid_t) syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+        __atomic_store_n(tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
         pause();
         return NULL;
 }
@@ -232,7 +233,7 @@ static void test_real_attach_values_remove(void **state)
                 int r = cgroup_attach_self(&a);
                 if (r < 0)
                         _exit(100 + (-r & 0x7f));
-                execlp("sleep", "sleep", "300", (char *) NULL);
+                execlp("sleep", "sleep", "300", (char *)NULL);
                 _exit(127);
         }
         for (int i = 0; i < 5000 && !group_lists("termina", false, sleeper); i++) {
@@ -260,18 +261,25 @@ static void test_real_attach_values_remove(void **state)
         assert_int_equal(cgroup_cpu_attach_thread(cg, "termina-vcpus", tid), 0);
 
         /* every restriction state, read back from the kernel's files */
-        assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_TERMINA, CPU_RESTRICTION_BACKGROUND, 0), 0);
+        assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_TERMINA,
+                                                         CPU_RESTRICTION_BACKGROUND, 0),
+                         0);
         check_values("termina", 64, -1);
         check_values("termina-vcpus", 64, -1);
-        assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_TERMINA, CPU_RESTRICTION_FOREGROUND, 0), 0);
+        assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_TERMINA,
+                                                         CPU_RESTRICTION_FOREGROUND, 0),
+                         0);
         check_values("termina", 1024, -1);
         check_values("termina-vcpus", 1024, -1);
         assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_ARCVM,
-                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10),
+                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED,
+                                                         10),
                          0);
         check_values("arcvm", 64, 10000);
         check_values("arcvm-vcpus", 64, 10000);
-        assert_int_equal(cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_FOREGROUND, 10), 0);
+        assert_int_equal(
+                cgroup_family_apply_restriction(cg, CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_FOREGROUND, 10),
+                0);
         check_values("arcvm", 1024, -1);
         check_values("arcvm-vcpus", 1024, -1);
 
@@ -337,7 +345,7 @@ int main(void)
         };
         int r, failed;
 
-        snprintf(parent, sizeof(parent), "vm_concierge-test-%d", (int) getpid());
+        snprintf(parent, sizeof(parent), "vm_concierge-test-%d", (int)getpid());
         r = cgroup_cpu_open(NULL, CGROUP_MODE_V1, CGROUP_BACKEND_KERNEL, parent, &cg);
         if (r < 0) {
                 printf("SKIP: no cgroup v1 cpu hierarchy under %s: %s\n", CGROUP_ROOT_DEFAULT, strerror(-r));

@@ -176,7 +176,8 @@ static int setup_v1(void **state)
 
         make_root(fx);
         layout(fx, "cpu", CGROUP_VERSION_V1);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &fx->c), 0);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &fx->c),
+                         0);
         assert_int_equal(cgroup_cpu_version(fx->c), CGROUP_VERSION_V1);
         *state = fx;
         return 0;
@@ -188,7 +189,8 @@ static int setup_v2(void **state)
 
         make_root(fx);
         layout(fx, "unified", CGROUP_VERSION_V2);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &fx->c), 0);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &fx->c),
+                         0);
         assert_int_equal(cgroup_cpu_version(fx->c), CGROUP_VERSION_V2);
         *state = fx;
         return 0;
@@ -233,8 +235,9 @@ static void test_string_tables(void **state)
         assert_string_equal(cgroup_mode_to_string(CGROUP_MODE_AUTO), "auto");
         assert_string_equal(cgroup_backend_to_string(CGROUP_BACKEND_EMULATED), "emulated");
         assert_string_equal(cpu_cgroup_family_to_string(CPU_CGROUP_FAMILY_PLUGIN), "plugin");
-        assert_string_equal(cpu_restriction_state_to_string(CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED),
-                            "background-quota");
+        assert_string_equal(
+                cpu_restriction_state_to_string(CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED),
+                "background-quota");
 
         assert_null(cgroup_version_to_string(_CGROUP_VERSION_MAX));
         assert_null(cgroup_mode_to_string(-1));
@@ -269,7 +272,8 @@ static void test_family_mappings(void **state)
 
         assert_int_equal(cpu_restriction_state_from_int(0), CPU_RESTRICTION_FOREGROUND);
         assert_int_equal(cpu_restriction_state_from_int(1), CPU_RESTRICTION_BACKGROUND);
-        assert_int_equal(cpu_restriction_state_from_int(2), CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED);
+        assert_int_equal(cpu_restriction_state_from_int(2),
+                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED);
         assert_int_equal(cpu_restriction_state_from_int(3), -EINVAL);
         assert_int_equal(cpu_restriction_state_from_int(-1), -EINVAL);
 
@@ -286,17 +290,17 @@ static void test_shares_to_weight(void **state)
         static const struct {
                 uint64_t shares, weight;
         } table[] = {
-                { 0, 1 },       { 1, 1 },         { 2, 1 },         { 3, 1 },
-                { 64, 3 },      { 512, 20 },      { 1024, 39 },     { 2048, 79 },
-                { 262143, 9999 }, { 262144, 10000 }, { 262145, 10000 }, { UINT64_MAX, 10000 },
+                {0, 1},         {1, 1},          {2, 1},          {3, 1},
+                {64, 3},        {512, 20},       {1024, 39},      {2048, 79},
+                {262143, 9999}, {262144, 10000}, {262145, 10000}, {UINT64_MAX, 10000},
         };
         uint64_t prev = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 uint64_t w = cgroup_cpu_shares_to_weight(table[i].shares);
                 if (w != table[i].weight)
-                        fail_msg("shares %" PRIu64 " -> weight %" PRIu64 ", expected %" PRIu64, table[i].shares, w,
-                                 table[i].weight);
+                        fail_msg("shares %" PRIu64 " -> weight %" PRIu64 ", expected %" PRIu64,
+                                 table[i].shares, w, table[i].weight);
         }
         /* monotonic and inside the kernel's range over the whole shares range */
         for (uint64_t s = CGROUP_CPU_SHARES_MIN; s <= CGROUP_CPU_SHARES_MAX; s++) {
@@ -327,8 +331,9 @@ static void test_format_parse_max(void **state)
         assert_int_equal(q, 25000);
         assert_int_equal(p, 50000);
 
-        static const char *const bad[] = { "", "max", "max ", "abc 100", "10 x", "-5 100", "max 100000 7",
-                                           " 100 100", "100  100", "99999999999999999999999 1" };
+        static const char *const bad[] = {
+                "",       "max",          "max ",     "abc 100",  "10 x",
+                "-5 100", "max 100000 7", " 100 100", "100  100", "99999999999999999999999 1"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 q = 77;
                 if (cgroup_cpu_parse_max(bad[i], &q, &p) != -EBADMSG)
@@ -356,7 +361,7 @@ static void test_restriction_settings(void **state)
         static const struct {
                 unsigned percent;
                 int64_t quota;
-        } q[] = { { 1, 1000 }, { 10, 10000 }, { 50, 50000 }, { 100, 100000 } };
+        } q[] = {{1, 1000}, {10, 10000}, {50, 50000}, {100, 100000}};
         for (size_t i = 0; i < ELEMENTSOF(q); i++) {
                 assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_ARCVM,
                                                           CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED,
@@ -372,27 +377,33 @@ static void test_restriction_settings(void **state)
                                                   CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 0, &v),
                          -ERANGE);
         assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_ARCVM,
-                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 101, &v),
+                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 101,
+                                                  &v),
                          -ERANGE);
         assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_TERMINA,
-                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10, &v),
+                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10,
+                                                  &v),
                          -EOPNOTSUPP);
         assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_PLUGIN,
-                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10, &v),
+                                                  CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10,
+                                                  &v),
                          -EOPNOTSUPP);
         assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_ARCVM, 3, 10, &v), -EINVAL);
-        assert_int_equal(cpu_restriction_settings(_CPU_CGROUP_FAMILY_MAX, CPU_RESTRICTION_FOREGROUND, 10, &v),
-                         -EINVAL);
-        assert_int_equal(cpu_restriction_settings(CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_FOREGROUND, 10, NULL),
-                         -EINVAL);
+        assert_int_equal(
+                cpu_restriction_settings(_CPU_CGROUP_FAMILY_MAX, CPU_RESTRICTION_FOREGROUND, 10, &v),
+                -EINVAL);
+        assert_int_equal(
+                cpu_restriction_settings(CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_FOREGROUND, 10, NULL),
+                -EINVAL);
         assert_int_equal(v.shares, 4242); /* untouched on failure */
 }
 
 static void test_group_names(void **state)
 {
-        static const char *const good[] = { "termina", "termina-vcpus", "a/b/c", "x_1.2,3:4@5+6", "..a", "a.." };
-        static const char *const bad[] = { "", "/termina", "termina/", "a//b", ".", "..", "a/../b", "a/./b",
-                                           "a b", "a\nb", "a*", "ü" };
+        static const char *const good[] = {"termina",       "termina-vcpus", "a/b/c",
+                                           "x_1.2,3:4@5+6", "..a",           "a.."};
+        static const char *const bad[] = {"",       "/termina", "termina/", "a//b", ".",  "..",
+                                          "a/../b", "a/./b",    "a b",      "a\nb", "a*", "ü"};
         char longc[300], longp[1100];
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
@@ -441,17 +452,22 @@ static void test_detect_v1(void **state)
         c = cgroup_cpu_free(c);
 
         /* no v2 here, and a plain directory is no cgroupfs for the kernel backend */
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_KERNEL, NULL, &c), -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_KERNEL, NULL, &c),
+                         -EOPNOTSUPP);
         assert_null(c);
 
         /* bad arguments */
-        assert_int_equal(cgroup_cpu_open("relative/path", CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
-                         -EINVAL);
+        assert_int_equal(
+                cgroup_cpu_open("relative/path", CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
+                -EINVAL);
         assert_int_equal(cgroup_cpu_open(fx->root, 7, CGROUP_BACKEND_EMULATED, NULL, &c), -EINVAL);
         assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, 9, NULL, &c), -EINVAL);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, "../up", &c), -EINVAL);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, NULL), -EINVAL);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, "../up", &c),
+                         -EINVAL);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, NULL),
+                         -EINVAL);
         assert_null(c);
 }
 
@@ -474,7 +490,8 @@ static void test_detect_v2(void **state)
 {
         Fixture *fx = *state;
         _cleanup_(cgroup_cpu_freep) CgroupCpu *c = NULL;
-        _cleanup_free_ char *uni = pathf("%s/unified", fx->root), *base = pathf("%s/unified/vm_concierge", fx->root),
+        _cleanup_free_ char *uni = pathf("%s/unified", fx->root),
+                            *base = pathf("%s/unified/vm_concierge", fx->root),
                             *nested = pathf("%s/unified/system.slice/vms", fx->root),
                             *sub = pathf("%s/unified/cgroup.subtree_control", fx->root),
                             *ctl = pathf("%s/unified/cgroup.controllers", fx->root);
@@ -486,18 +503,23 @@ static void test_detect_v2(void **state)
         assert_string_equal(cgroup_cpu_base(c), base);
         c = cgroup_cpu_free(c);
 
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, "system.slice/vms", &c), 0);
+        assert_int_equal(
+                cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, "system.slice/vms", &c),
+                0);
         assert_string_equal(cgroup_cpu_base(c), nested);
         c = cgroup_cpu_free(c);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V1, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V1, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
 
         /* cpu available but not enabled for children: unusable */
         put_file(sub, "memory pids\n");
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
         /* "cpuset" is not "cpu" */
         put_file(ctl, "cpuset memory\n");
         put_file(sub, "cpuset\n");
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
         put_file(ctl, "cpuset cpu io\n");
         put_file(sub, "cpu\n");
         assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c), 0);
@@ -537,8 +559,10 @@ static void test_detect_nothing(void **state)
         _cleanup_(cgroup_cpu_freep) CgroupCpu *c = NULL;
         _cleanup_free_ char *missing = pathf("%s/nope", fx->root);
 
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
-        assert_int_equal(cgroup_cpu_open(missing, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c), -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
+        assert_int_equal(cgroup_cpu_open(missing, CGROUP_MODE_AUTO, CGROUP_BACKEND_EMULATED, NULL, &c),
+                         -EOPNOTSUPP);
         assert_null(c);
         assert_int_equal(cgroup_emulated_init_hierarchy(missing, CGROUP_VERSION_V1), -ENOENT);
         assert_int_equal(cgroup_emulated_init_hierarchy(fx->root, 5), -EINVAL);
@@ -580,7 +604,8 @@ static void test_v2_create_and_paths(void **state)
         _cleanup_free_ char *p = NULL, *v = NULL, *want_p = pathf("%s/unified/vm_concierge/arcvm", fx->root),
                             *want_v = pathf("%s/unified/vm_concierge/arcvm-vcpus", fx->root),
                             *parent = pathf("%s/unified/vm_concierge", fx->root);
-        _cleanup_free_ char *ptype = pathf("%s/cgroup.type", parent), *psub = pathf("%s/cgroup.subtree_control", parent);
+        _cleanup_free_ char *ptype = pathf("%s/cgroup.type", parent),
+                            *psub = pathf("%s/cgroup.subtree_control", parent);
 
         for (int f = 0; f < _CPU_CGROUP_FAMILY_MAX; f++) {
                 assert_int_equal(cgroup_family_create(fx->c, f), 0);
@@ -616,7 +641,8 @@ static void test_v2_nested_parent(void **state)
                             *w = pathf("%s/unified/svc/vms/grp/leaf/cpu.weight", fx->root);
 
         layout(fx, "unified", CGROUP_VERSION_V2);
-        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, "svc/vms", &c), 0);
+        assert_int_equal(cgroup_cpu_open(fx->root, CGROUP_MODE_V2, CGROUP_BACKEND_EMULATED, "svc/vms", &c),
+                         0);
         assert_int_equal(cgroup_cpu_create_group(c, "grp/leaf", 0), 0);
         assert_file_eq(s1, "cpu\n");
         assert_file_eq(s2, "cpu\n");
@@ -650,7 +676,8 @@ static void test_parent_and_cleanup(void **state)
         assert_int_equal(cgroup_cpu_remove_parent(c, CGROUP_REMOVE_MIGRATE), 0);
         assert_false(exists(base));
         {
-                _cleanup_free_ char *t = pathf("%s/cpu/tasks", fx->root), *s = slurp(t), *line = pathf("%d\n", (int) a);
+                _cleanup_free_ char *t = pathf("%s/cpu/tasks", fx->root), *s = slurp(t),
+                                    *line = pathf("%d\n", (int)a);
                 assert_non_null(strstr(s, line));
         }
         c = cgroup_cpu_free(c);
@@ -680,7 +707,8 @@ static void check_values(Fixture *fx, const char *group, uint64_t shares, int64_
                 assert_file_in(fx, group, "cpu.cfs_period_us", "100000\n");
         } else {
                 _cleanup_free_ char *w = pathf("%" PRIu64 "\n", cgroup_cpu_shares_to_weight(shares));
-                _cleanup_free_ char *m = quota < 0 ? strdup("max 100000\n") : pathf("%" PRIi64 " 100000\n", quota);
+                _cleanup_free_ char *m =
+                        quota < 0 ? strdup("max 100000\n") : pathf("%" PRIi64 " 100000\n", quota);
                 assert_int_equal(v.weight, cgroup_cpu_shares_to_weight(shares));
                 assert_int_equal(v.shares, 0);
                 assert_file_in(fx, group, "cpu.weight", w);
@@ -698,35 +726,42 @@ static void test_apply_every_state(void **state)
 
                 assert_int_equal(cgroup_family_create(fx->c, f), 0);
 
-                assert_int_equal(cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_BACKGROUND, 0), 0);
+                assert_int_equal(cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_BACKGROUND, 0),
+                                 0);
                 check_values(fx, pg, 64, -1);
                 check_values(fx, vg, 64, -1);
 
-                assert_int_equal(cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_FOREGROUND, 0), 0);
+                assert_int_equal(cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_FOREGROUND, 0),
+                                 0);
                 check_values(fx, pg, 1024, -1);
                 check_values(fx, vg, 1024, -1);
 
                 if (f == CPU_CGROUP_FAMILY_ARCVM) {
-                        assert_int_equal(cgroup_family_apply_restriction(
-                                                 fx->c, f, CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10),
-                                         0);
+                        assert_int_equal(
+                                cgroup_family_apply_restriction(
+                                        fx->c, f, CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10),
+                                0);
                         check_values(fx, pg, 64, 10000);
                         check_values(fx, vg, 64, 10000);
                         /* and back: the quota is lifted again */
-                        assert_int_equal(cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_BACKGROUND, 10), 0);
+                        assert_int_equal(
+                                cgroup_family_apply_restriction(fx->c, f, CPU_RESTRICTION_BACKGROUND, 10),
+                                0);
                         check_values(fx, pg, 64, -1);
                         check_values(fx, vg, 64, -1);
                 } else {
                         /* refused before anything is written */
-                        assert_int_equal(cgroup_family_apply_restriction(
-                                                 fx->c, f, CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10),
-                                         -EOPNOTSUPP);
+                        assert_int_equal(
+                                cgroup_family_apply_restriction(
+                                        fx->c, f, CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 10),
+                                -EOPNOTSUPP);
                         check_values(fx, pg, 1024, -1);
                         check_values(fx, vg, 1024, -1);
                 }
         }
         assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM,
-                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 0),
+                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED,
+                                                         0),
                          -ERANGE);
         check_values(fx, "arcvm", 64, -1);
         assert_int_equal(cgroup_family_apply_restriction(fx->c, 3, CPU_RESTRICTION_FOREGROUND, 0), -EINVAL);
@@ -776,12 +811,13 @@ static void test_read_back_errors(void **state)
 {
         Fixture *fx = *state;
         _cleanup_free_ char *dir = NULL;
-        CgroupCpuValues v = { .shares = 4242 };
+        CgroupCpuValues v = {.shares = 4242};
 
         assert_int_equal(cgroup_cpu_create_group(fx->c, "g", CGROUP_CREATE_THREADED), 0);
         assert_int_equal(cgroup_cpu_group_path(fx->c, "g", &dir), 0);
         if (cgroup_cpu_version(fx->c) == CGROUP_VERSION_V1) {
-                _cleanup_free_ char *q = pathf("%s/cpu.cfs_quota_us", dir), *pe = pathf("%s/cpu.cfs_period_us", dir),
+                _cleanup_free_ char *q = pathf("%s/cpu.cfs_quota_us", dir),
+                                    *pe = pathf("%s/cpu.cfs_period_us", dir),
                                     *sh = pathf("%s/cpu.shares", dir);
 
                 put_file(q, "junk\n");
@@ -815,6 +851,16 @@ static void test_read_back_errors(void **state)
         put_file(procs, "12\nnot-a-pid\n");
         assert_int_equal(cgroup_cpu_get_pids(fx->c, "g", false, &ids, &n), -EBADMSG);
         assert_null(ids);
+        put_file(procs, "0\n");
+        assert_int_equal(cgroup_cpu_get_pids(fx->c, "g", false, &ids, &n), -EBADMSG);
+        /* bigger than any real member list may be: refused, not truncated */
+        assert_int_equal(truncate(procs, 5 * 1024 * 1024), 0);
+        assert_int_equal(cgroup_cpu_get_pids(fx->c, "g", false, &ids, &n), -EFBIG);
+        put_file(procs, "12\n\n13\n");
+        assert_int_equal(cgroup_cpu_get_pids(fx->c, "g", false, &ids, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(ids[0], 12);
+        assert_int_equal(ids[1], 13);
 }
 
 /* Write errors propagate: a missing file, a directory, a FIFO without reader (a write error that
@@ -835,7 +881,8 @@ static void test_write_errors(void **state)
         /* missing file: the other writes still happen */
         assert_int_equal(unlink(sf), 0);
         assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM,
-                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED, 25),
+                                                         CPU_RESTRICTION_BACKGROUND_WITH_CFS_QUOTA_ENFORCED,
+                                                         25),
                          -ENOENT);
         assert_false(exists(sf)); /* no O_CREAT */
         check_values(fx, "arcvm-vcpus", 64, 25000);
@@ -852,13 +899,15 @@ static void test_write_errors(void **state)
         /* a FIFO nobody reads: ENXIO, and no hang */
         assert_int_equal(mkfifo(sf, 0644), 0);
         assert_int_equal(cgroup_cpu_set_shares(fx->c, "arcvm", 64), -ENXIO);
-        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_FOREGROUND, 0),
+        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM,
+                                                         CPU_RESTRICTION_FOREGROUND, 0),
                          -ENXIO);
         check_values(fx, "arcvm-vcpus", 1024, -1); /* the rest was written */
 
         /* the second failure does not hide the first: both groups broken */
         assert_int_equal(unlink(qf), 0);
-        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM, CPU_RESTRICTION_BACKGROUND, 0),
+        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_ARCVM,
+                                                         CPU_RESTRICTION_BACKGROUND, 0),
                          -ENXIO);
         assert_int_equal(unlink(sf), 0);
 
@@ -871,7 +920,8 @@ static void test_write_errors(void **state)
         assert_int_equal(cgroup_cpu_create_group(fx->c, "plainfile", 0), -ENOTDIR);
 
         /* a missing group */
-        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_TERMINA, CPU_RESTRICTION_FOREGROUND, 0),
+        assert_int_equal(cgroup_family_apply_restriction(fx->c, CPU_CGROUP_FAMILY_TERMINA,
+                                                         CPU_RESTRICTION_FOREGROUND, 0),
                          -ENOENT);
         CgroupCpuValues v;
         assert_int_equal(cgroup_cpu_get_values(fx->c, "termina", &v), -ENOENT);
@@ -916,7 +966,7 @@ static void *idle_thread(void *p)
 {
         pid_t *tid = p;
 
-        __atomic_store_n(tid, (pid_t) syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+        __atomic_store_n(tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
         pause();
         return NULL;
 }
@@ -950,9 +1000,10 @@ static void test_attach_thread(void **state)
         assert_int_equal(cgroup_family_paths(fx->c, CPU_CGROUP_FAMILY_TERMINA, &plain, &vdir), 0);
         assert_int_equal(cgroup_path_attach_thread(plain, tid), 0);
         {
-                _cleanup_free_ char *f = pathf("%s/%s", plain, cgroup_cpu_version(fx->c) == CGROUP_VERSION_V1 ?
-                                                                        "tasks" : "cgroup.threads");
-                _cleanup_free_ char *s = slurp(f), *line = pathf("%d\n", (int) tid);
+                _cleanup_free_ char *f =
+                        pathf("%s/%s", plain,
+                              cgroup_cpu_version(fx->c) == CGROUP_VERSION_V1 ? "tasks" : "cgroup.threads");
+                _cleanup_free_ char *s = slurp(f), *line = pathf("%d\n", (int)tid);
                 assert_non_null(strstr(s, line));
         }
         assert_int_equal(cgroup_path_attach_thread("relative", tid), -EINVAL);
@@ -1040,7 +1091,7 @@ static void test_remove(void **state)
         assert_false(exists(g));
         parent_threads = pathf("%s/%s", cgroup_cpu_base(fx->c), v1 ? "tasks" : "cgroup.threads");
         {
-                _cleanup_free_ char *s = slurp(parent_threads), *line = pathf("%d\n", (int) a);
+                _cleanup_free_ char *s = slurp(parent_threads), *line = pathf("%d\n", (int)a);
                 assert_non_null(s);
                 assert_non_null(strstr(s, line));
         }
@@ -1082,8 +1133,14 @@ static void test_remove_move_fails(void **state)
 }
 
 /* The same test on a v1 and on a v2 tree, under distinct names. */
-#define ON_V1(f) { #f "_v1", f, setup_v1, teardown, NULL }
-#define ON_V2(f) { #f "_v2", f, setup_v2, teardown, NULL }
+#define ON_V1(f)                                                                                            \
+        {                                                                                                   \
+#f "_v1", f, setup_v1, teardown, NULL                                                       \
+        }
+#define ON_V2(f)                                                                                            \
+        {                                                                                                   \
+#f "_v2", f, setup_v2, teardown, NULL                                                       \
+        }
 
 int main(void)
 {
