@@ -193,6 +193,18 @@ static int commit(SwapEngine *e, PageRef *pend, size_t n)
         return r;
 }
 
+/* Out of space: give back the blocks of stale copies (kept only so trim can spot clean pages) and
+ * of freed slots, so the pages that still need writing may fit. Lock held. */
+static void reclaim_file_space(SwapEngine *e)
+{
+        for (uint64_t p = 0; p < e->npages; p++)
+                if (e->page_slot[p] != 0 && !(e->page_slot[p] & SLOT_PRESENT) && !(e->page_flags[p] & PAGE_WRITING))
+                        swap_page_drop_file(e, p);
+        for (uint32_t s = e->free_head; s != SLOT_NONE; s = e->slot_next[s])
+                (void)fallocate(e->file_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s * SWAP_PAGE,
+                                SWAP_PAGE);
+}
+
 /* Write staging to the swap file in <= 2 MiB chunks, yielding to faults between chunks. A page
  * leaves staging only after its write and the following fdatasync succeeded: on ENOSPC/EIO the
  * unwritten pages stay staged (still served from memory), the error goes to last_error and the
@@ -203,6 +215,7 @@ void swap_job_out(SwapEngine *e)
         _cleanup_free_ PageRef *pend = malloc(cap * sizeof(PageRef));
         uint64_t cursor = 0;
         size_t npend = 0;
+        bool reclaimed = false;
         int err = 0;
 
         if (!pend) {
@@ -250,6 +263,12 @@ void swap_job_out(SwapEngine *e)
                                 swap_page_drop_file(e, p);
                 }
                 npend += written;
+                if ((werr == -ENOSPC || werr == -EDQUOT) && !reclaimed) {
+                        reclaim_file_space(e);
+                        reclaimed = true;
+                        cursor = chunk[written].page; /* those pages are still staged: again */
+                        continue;
+                }
                 if (werr < 0) {
                         err = werr;
                         break;
