@@ -125,6 +125,7 @@ include policy/module.mk
 include cgroups/module.mk
 include vmm_backend/module.mk
 include concierge/module.mk
+-include concierge/lifecycle.mk
 include vmc/module.mk
 include tests/module.mk
 
