@@ -1,2 +1,27 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# concierge/: targets added by this folder (see the top-level Makefile for the shared rules).
+# concierge/: the daemon build/vm_concierge and its unit tests.
+# CONCIERGE_OBJS is everything but main.o, so that unit tests link the real modules.
+
+CONCIERGE_OBJS := \
+	$(B)/concierge/log.o \
+	$(B)/concierge/validate.o \
+	$(B)/concierge/vm.o \
+	$(B)/concierge/manager.o \
+	$(B)/concierge/manager-dbus.o \
+	$(DBUS_EVENT_OBJS) \
+	$(DBUS_OBJS)
+
+CONCIERGE_LIBS = $(SDBUS_LIBS) $(PROTOBUF_LIBS) $(EVENT_LIBS)
+
+$(B)/vm_concierge: $(B)/concierge/main.o $(CONCIERGE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONCIERGE_LIBS)
+
+BINS += $(B)/vm_concierge
+
+$(B)/tests/unit/test-validate: $(B)/tests/unit/test-validate.o $(B)/concierge/validate.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+$(B)/tests/unit/test-manager: $(B)/tests/unit/test-manager.o $(CONCIERGE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONCIERGE_LIBS)
+
+UNIT_TESTS += $(B)/tests/unit/test-validate $(B)/tests/unit/test-manager
