@@ -19,7 +19,7 @@ $(B)/vmmctl: $(B)/vmm_backend/ctl/vmmctl.o $(LIBVMMCTL_OBJS)
 
 # --- unit tests (cmocka, no KVM) ------------------------------------------------------------------
 UNIT_TESTS += $(B)/tests/unit/test-control-protocol $(B)/tests/unit/test-control-server \
-	$(B)/tests/unit/test-libvmmctl
+	$(B)/tests/unit/test-libvmmctl $(B)/tests/unit/test-bzimage $(B)/tests/unit/test-mptable
 
 $(B)/tests/unit/test-control-protocol: $(B)/tests/unit/test-control-protocol.o $(B)/vmm_backend/ctl/protocol.o \
 		$(call PROTO_OBJ,vmm_control)
