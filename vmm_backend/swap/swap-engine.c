@@ -125,85 +125,132 @@ int swap_engine_wait_idle(SwapEngine *e, int timeout_ms)
 
 /* --- enable: move resident guest pages to staging --------------------------------------------- */
 
-static int read_full(int fd, uint8_t *dst, size_t len, off_t off)
+/* Copy [off, off+len) of guest RAM to the same offset of staging without touching either mapping:
+ * copy_file_range between the two memfds (no page-table faults, ~8x faster than a pread into the
+ * staging mapping here), pread as the fallback. A page that a balloon inflate removes meanwhile
+ * then reads as zero instead of faulting into this thread while it holds the lock. */
+static int copy_to_staging(SwapEngine *e, off_t off, size_t len)
 {
-        size_t got = 0;
-        while (got < len) {
-                ssize_t r = pread(fd, dst + got, len - got, off + (off_t)got);
+        size_t done = 0;
+        bool use_cfr = true;
+        while (done < len) {
+                ssize_t r;
+                if (use_cfr) {
+                        loff_t in = off + (off_t)done, out = in;
+                        r = copy_file_range(e->mem.memfd, &in, e->staging_fd, &out, len - done, 0);
+                        if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
+                                use_cfr = false;
+                                continue;
+                        }
+                } else
+                        r = pread(e->mem.memfd, e->staging + off + done, len - done, off + (off_t)done);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0)
                         return negative_errno();
-                if (r == 0) /* beyond EOF of the memfd: reads as zero */
+                if (r == 0)
                         return -EIO;
-                got += (size_t)r;
+                done += (size_t)r;
         }
         return 0;
 }
 
-/* Resident pages are found with SEEK_DATA/SEEK_HOLE on the RAM memfd (never-touched and ballooned
- * pages are holes and cost nothing). Each 2 MiB-aligned batch is copied with pread from the memfd,
- * not through the guest mapping: a page that a balloon inflate removes meanwhile then reads as
- * zero instead of faulting into this thread. The batch is then punched out of the memfd (what
- * MADV_REMOVE does for shmem; done on the fd, it raises no REMOVE event on our own uffd).
- * Lock held: faults wait until the move is done (vCPUs are paused anyway). */
-static int move_to_staging(SwapEngine *e, uint64_t *ret_moved)
-{
-        const uint64_t batch = 2 * MIB;
-        uint64_t moved = 0;
-        off_t off = 0;
-        int r = 0;
+typedef struct MoveRange {
+        SwapEngine *e;
+        uint64_t start, end; /* byte offsets, 2 MiB aligned */
+        uint64_t moved;
+        int64_t staged_delta, swap_delta;
+        int r;
+} MoveRange;
 
-        while ((uint64_t)off < e->mem.size) {
+/* Resident pages of [start, end) are found with SEEK_DATA/SEEK_HOLE on the RAM memfd (never-touched
+ * and ballooned pages are holes and cost nothing), copied in 2 MiB-aligned batches, and each batch
+ * is then punched out of the memfd (what MADV_REMOVE does for shmem; done on the fd, it raises no
+ * REMOVE event on our own uffd). Runs on two threads over disjoint halves: page_flags bytes are
+ * disjoint, shared counters are returned as deltas. */
+static void *move_range(void *userdata)
+{
+        MoveRange *m = userdata;
+        SwapEngine *e = m->e;
+        const uint64_t batch = 2 * MIB;
+        off_t off = (off_t)m->start;
+
+        while ((uint64_t)off < m->end) {
                 off_t data = lseek(e->mem.memfd, off, SEEK_DATA);
                 if (data < 0) {
                         if (errno != ENXIO)
-                                r = negative_errno();
+                                m->r = negative_errno();
                         break;
                 }
+                if ((uint64_t)data >= m->end)
+                        break;
                 off_t hole = lseek(e->mem.memfd, data, SEEK_HOLE);
                 if (hole < 0) {
-                        r = negative_errno();
+                        m->r = negative_errno();
                         break;
                 }
-                hole = (off_t)MIN((uint64_t)hole, e->mem.size);
+                hole = (off_t)MIN((uint64_t)hole, m->end);
                 data = ALIGN_DOWN(data, (off_t)SWAP_PAGE);
                 hole = ALIGN_UP(hole, (off_t)SWAP_PAGE);
                 for (off_t b = data; b < hole;) {
                         off_t next = MIN(ALIGN_DOWN(b, (off_t)batch) + (off_t)batch, hole);
                         size_t len = (size_t)(next - b);
-                        r = read_full(e->mem.memfd, e->staging + b, len, b);
-                        if (r < 0)
-                                goto out;
+                        m->r = copy_to_staging(e, b, len);
+                        if (m->r < 0)
+                                return NULL;
                         uint64_t p0 = (uint64_t)b / SWAP_PAGE, n = len / SWAP_PAGE;
                         for (uint64_t p = p0; p < p0 + n; p++) {
                                 if (!(e->page_flags[p] & PAGE_STAGED)) {
                                         e->page_flags[p] |= PAGE_STAGED;
-                                        e->staging_pages++;
+                                        m->staged_delta++;
                                 }
                                 if (e->page_slot[p] & SLOT_PRESENT) { /* resident: stale at most */
                                         e->page_slot[p] &= ~SLOT_PRESENT;
-                                        e->swap_pages--;
+                                        m->swap_delta--;
                                 }
                         }
                         if (fallocate(e->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, b, (off_t)len) < 0) {
                                 /* Still resident: undo the staging of this batch. */
-                                r = negative_errno();
+                                m->r = negative_errno();
                                 for (uint64_t p = p0; p < p0 + n; p++) {
                                         e->page_flags[p] &= (uint8_t)~PAGE_STAGED;
-                                        e->staging_pages--;
+                                        m->staged_delta--;
                                 }
                                 swap_staging_punch(e, p0, n);
-                                goto out;
+                                return NULL;
                         }
-                        moved += n;
+                        m->moved += n;
                         b = next;
                 }
                 off = hole;
         }
-out:
-        *ret_moved = moved;
-        return r;
+        return NULL;
+}
+
+/* Lock held: faults wait until the move is done (the vCPUs are paused anyway). */
+static int move_to_staging(SwapEngine *e, uint64_t *ret_moved)
+{
+        uint64_t half = ALIGN_DOWN(e->mem.size / 2, 2 * MIB);
+        MoveRange m[2] = {
+                { .e = e, .start = 0, .end = half },
+                { .e = e, .start = half, .end = e->mem.size },
+        };
+        pthread_t helper;
+        bool threaded = half >= 32 * MIB && pthread_create(&helper, NULL, move_range, &m[1]) == 0;
+        if (!threaded) {
+                m[0].end = e->mem.size;
+                m[1].start = m[1].end;
+        }
+        (void)move_range(&m[0]);
+        if (threaded)
+                pthread_join(helper, NULL);
+        *ret_moved = 0;
+        for (unsigned i = 0; i < 2; i++) {
+                e->staging_pages += (uint64_t)m[i].staged_delta;
+                e->swap_pages += (uint64_t)m[i].swap_delta;
+                *ret_moved += m[i].moved;
+        }
+        return m[0].r < 0 ? m[0].r : m[1].r;
 }
 
 static void set_msg(const char **ret_message, const char *m)

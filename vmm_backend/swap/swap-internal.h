@@ -23,6 +23,7 @@
 #define SWAP_CHUNK_PAGES 512u      /* 2 MiB: staging batches, write chunks, swap-in chunks */
 #define SWAP_TRIM_STEP_PAGES 1024u /* crosvm's MAX_TRIM_PAGES */
 #define SWAP_FAULT_AROUND_MAX 64u
+#define SWAP_FAULT_SPIN_NS 50000u  /* spin after a fault batch before sleeping in poll */
 #define SWAP_COMMIT_PAGES 16384u   /* fdatasync + commit every 64 MiB of swap-out */
 
 #define PAGE_STAGED 0x01u

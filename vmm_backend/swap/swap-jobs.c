@@ -190,6 +190,9 @@ static int commit(SwapEngine *e, PageRef *pend, size_t n)
                 }
         }
         punch_refs(e, pend, n, out_pick);
+        /* The point of swap-out is to free memory: drop the now clean cached file pages too. */
+        if (r == 0)
+                (void)posix_fadvise(e->file_fd, 0, 0, POSIX_FADV_DONTNEED);
         return r;
 }
 
@@ -333,6 +336,9 @@ static int fill_bounce(SwapEngine *e, uint64_t p, uint64_t n, const uint8_t *fla
                 while (i + k < n && !(flags[i + k] & PAGE_STAGED) && (slots[i + k] & ~SLOT_PRESENT) - 1 == s0 + k)
                         k++;
                 size_t want = k * SWAP_PAGE, got = 0;
+                /* Read ahead what the next runs most likely need (slots are handed out in guest
+                 * page order), so disk reads overlap the copies. */
+                (void)posix_fadvise(e->file_fd, (off_t)(s0 + k) * SWAP_PAGE, 8 * MIB, POSIX_FADV_WILLNEED);
                 while (got < want) {
                         ssize_t r = pread(e->file_fd, dst + got, want - got, (off_t)s0 * SWAP_PAGE + (off_t)got);
                         if (r < 0 && errno == EINTR)
