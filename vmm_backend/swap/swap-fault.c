@@ -10,6 +10,13 @@
 #include "vmm_backend/swap/swap-internal.h"
 #include "vmm_backend/swap/uffd.h"
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+}
+
 typedef struct FaultQueue {
         uint64_t *pages;
         size_t n, cap;
@@ -248,7 +255,7 @@ static void *fault_thread(void *userdata)
                         uint64_t until = swap_now_ns() + SWAP_FAULT_SPIN_NS;
                         int k;
                         while ((k = poll(pfd, 2, 0)) == 0 && swap_now_ns() < until)
-                                __builtin_ia32_pause();
+                                cpu_relax();
                         spin = false;
                         if (k > 0)
                                 goto ready;
