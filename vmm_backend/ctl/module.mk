@@ -38,3 +38,7 @@ $(B)/tests/unit/test-bzimage: $(B)/tests/unit/test-bzimage.o $(VMM_LOADER_OBJS)
 
 $(B)/tests/unit/test-mptable: $(B)/tests/unit/test-mptable.o $(B)/vmm_backend/x86/mptable.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+# bench/vmm_start.sh's start-up timer (not part of `all`; the script builds it).
+$(B)/bench/vmm-start-bench: $(B)/bench/vmm-start-bench.o $(LIBVMMCTL_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
