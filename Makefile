@@ -25,6 +25,15 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 CC ?= gcc
+# Quiet by default ("  CC build/x.o"); V=1 shows the full commands.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2)
+endif
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 
@@ -104,15 +113,18 @@ PROTO_OBJ = $(B)/proto/$(1).pb-c.o
 
 $(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
-	$(PROTOC_C) -I. --c_out=$(B) $<
+	$(call say,PROTOC,$<)
+	$(Q)$(PROTOC_C) -I. --c_out=$(B) $<
 
 $(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
 $(B)/%.o: %.c $(FLAGS_STAMP) | $(PROTO_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Lists each module.mk extends.
 BINS :=
