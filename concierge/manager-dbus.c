@@ -50,8 +50,8 @@ static int read_request(sd_bus_message *m, const ProtobufCMessageDescriptor *des
         r = bus_message_read_proto(m, desc, ret);
         if (r == -EMSGSIZE)
                 return sd_bus_error_setf(error, CONCIERGE_ERROR_INVALID_REQUEST,
-                                         "%s request is larger than %u bytes, refusing it", desc->short_name,
-                                         BUS_PROTO_MAX_REQUEST_SIZE);
+                                         "Request is larger than %u bytes, the limit for %s; refusing it",
+                                         BUS_PROTO_MAX_REQUEST_SIZE, desc->short_name);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, CONCIERGE_ERROR_INVALID_REQUEST,
                                          "Request does not parse as %s (malformed protobuf)", desc->short_name);

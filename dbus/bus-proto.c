@@ -43,7 +43,8 @@ int proto_pack(const ProtobufCMessage *msg, uint8_t **ret_data, size_t *ret_size
         return 0;
 }
 
-int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
+int bus_message_read_proto_limit(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, size_t max_size,
+                                 ProtobufCMessage **ret)
 {
         const void *data = NULL;
         size_t size = 0;
@@ -58,7 +59,12 @@ int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *
         if (r == 0)
                 return -EBADMSG; /* no argument left */
 
-        return proto_unpack(desc, data, size, BUS_PROTO_MAX_REQUEST_SIZE, ret);
+        return proto_unpack(desc, data, size, max_size, ret);
+}
+
+int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
+{
+        return bus_message_read_proto_limit(m, desc, BUS_PROTO_MAX_REQUEST_SIZE, ret);
 }
 
 int bus_message_append_proto(sd_bus_message *m, const ProtobufCMessage *msg)

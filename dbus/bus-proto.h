@@ -13,6 +13,9 @@
  * with many kernel parameters stays far below this); anything bigger is refused unparsed. */
 #define BUS_PROTO_MAX_REQUEST_SIZE (256U * 1024U)
 
+/* The largest reply a client accepts: GetVmLogs carries up to 30 MiB of log upstream. */
+#define BUS_PROTO_MAX_REPLY_SIZE (64U * 1024U * 1024U)
+
 static inline void proto_message_freep(void *p)
 {
         ProtobufCMessage **m = p;
@@ -34,6 +37,10 @@ int proto_pack(const ProtobufCMessage *msg, uint8_t **ret_data, size_t *ret_size
 /* Read one `ay` from `m` and unpack it as `desc` (limit BUS_PROTO_MAX_REQUEST_SIZE). Errors as
  * proto_unpack(), plus -EBADMSG when the next argument is not an `ay`. */
 int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
+
+/* The same with another size limit (clients reading replies use BUS_PROTO_MAX_REPLY_SIZE). */
+int bus_message_read_proto_limit(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, size_t max_size,
+                                 ProtobufCMessage **ret);
 
 /* Append `msg` to `m` as one `ay`. */
 int bus_message_append_proto(sd_bus_message *m, const ProtobufCMessage *msg);

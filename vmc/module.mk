@@ -1,2 +1,26 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# vmc/: targets added by this folder (see the top-level Makefile for the shared rules).
+# vmc/: the command-line client build/vmc, one file per verb group.
+#
+# The binary $(B)/vmc would collide with the object folder $(B)/vmc/ of the shared pattern rule,
+# so vmc's objects are built into $(B)/vmc-obj/ by this more specific rule.
+$(B)/vmc-obj/%.o: vmc/%.c $(FLAGS_STAMP) | $(PROTO_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+VMC_OBJS := \
+	$(B)/vmc-obj/main.o \
+	$(B)/vmc-obj/bus.o \
+	$(B)/vmc-obj/owner.o \
+	$(B)/vmc-obj/vms.o \
+	$(B)/concierge/validate.o \
+	$(DBUS_OBJS)
+
+$(B)/vmc: $(VMC_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDBUS_LIBS) $(PROTOBUF_LIBS) $(JSON_LIBS)
+
+BINS += $(B)/vmc
+
+$(B)/tests/unit/test-vmc-owner: $(B)/tests/unit/test-vmc-owner.o $(B)/vmc-obj/owner.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+UNIT_TESTS += $(B)/tests/unit/test-vmc-owner

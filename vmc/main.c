@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmc: command-line client of vm_concierge. Global options, then one verb. */
+#include <getopt.h>
+
+#include "concierge/validate.h"
+#include "vmc/vmc.h"
+
+static void help(void)
+{
+        printf("Usage: vmc [OPTIONS] VERB [ARGS...]\n"
+               "\n"
+               "Talks to vm_concierge (org.chromium.VmConcierge) over D-Bus.\n"
+               "\n"
+               "Verbs:\n"
+               "  list                 List the VMs of the owner\n"
+               "  info NAME            Show one VM\n"
+               "  help                 Show this help\n"
+               "\n"
+               "Options:\n"
+               "  --address=ADDRESS    D-Bus address of the bus to use (default: the system bus)\n"
+               "  --owner=ID           Owner id, hex digits (default: $CROS_USER_ID_HASH, else an id\n"
+               "                       derived from your uid: 16 hex digits of FNV-1a-64 of\n"
+               "                       \"vm_concierge-owner:<uid>\")\n"
+               "  --json               Machine-readable output\n"
+               "  -h, --help           Show this help\n"
+               "\n"
+               "Exit status: 0 success, 1 failure (daemon absent, call failed, no such VM), 2 usage error.\n");
+}
+
+static const struct {
+        const char *name;
+        int (*run)(Vmc *vmc, int argc, char **argv);
+} verbs[] = {
+        { "list", verb_list },
+        { "info", verb_info },
+};
+
+int main(int argc, char **argv)
+{
+        enum { ARG_ADDRESS = 0x100, ARG_OWNER, ARG_JSON };
+        static const struct option options[] = {
+                { "address", required_argument, NULL, ARG_ADDRESS },
+                { "owner", required_argument, NULL, ARG_OWNER },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        Vmc vmc = {};
+        char derived_owner[17];
+        const char *owner = NULL;
+        int c, r = -1;
+
+        /* "+": options end at the verb, so verbs can have options of their own later. */
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_ADDRESS:
+                        if (!*optarg)
+                                return vmc_usage_error("--address needs a D-Bus address");
+                        vmc.address = optarg;
+                        break;
+                case ARG_OWNER:
+                        if (!owner_id_is_valid(optarg))
+                                return vmc_usage_error("--owner must be hex digits, got '%s'", optarg);
+                        owner = optarg;
+                        break;
+                case ARG_JSON:
+                        vmc.json = true;
+                        break;
+                default:
+                        return vmc_usage_error("unknown option");
+                }
+        }
+
+        if (optind >= argc)
+                return vmc_usage_error("no verb given");
+        if (streq(argv[optind], "help")) {
+                help();
+                return 0;
+        }
+
+        if (!owner) {
+                const char *env = getenv("CROS_USER_ID_HASH");
+
+                if (env && *env) {
+                        if (!owner_id_is_valid(env))
+                                return vmc_usage_error("CROS_USER_ID_HASH must be hex digits, got '%s'", env);
+                        owner = env;
+                } else {
+                        vmc_owner_id_from_uid(getuid(), derived_owner);
+                        owner = derived_owner;
+                }
+        }
+        vmc.owner_id = owner;
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, argv[optind])) {
+                        r = verbs[i].run(&vmc, argc - optind, argv + optind);
+                        break;
+                }
+        if (r < 0)
+                r = vmc_usage_error("unknown verb '%s'", argv[optind]);
+
+        sd_bus_flush_close_unref(vmc.bus);
+        return r;
+}
