@@ -117,6 +117,8 @@ static void device_error(VirtioBalloon *b, const char *reason)
         virtio_pci_device_error(b->vp, reason);
 }
 
+/* The transport reports at most one error per device reset; if the event thread has not taken
+ * the previous report yet, the first reason is the one that counts. */
 static void on_needs_reset(void *opaque, const char *device, const char *reason)
 {
         VirtioBalloon *b = opaque;
@@ -295,9 +297,9 @@ static void dev_driver_ok(void *dev)
 static void dev_reset(void *dev)
 {
         VirtioBalloon *b = dev;
-        /* After a reset every page is the guest's again. */
+        /* After a reset every page is the guest's again. A protocol error not yet reported
+         * (reset_pending) still is: the guest's reset does not undo it. */
         b->held = false;
-        b->reset_pending = false;
         if (b->actual != 0) {
                 b->actual = 0;
                 b->actual_dirty = true;
@@ -460,12 +462,10 @@ static void on_kick(EvSource *s, int fd, uint32_t events, void *userdata)
         char reason[sizeof(b->reset_reason)];
         memcpy(reason, b->reset_reason, sizeof(reason));
         b->actual_dirty = false;
-        /* reset_pending stays set until the guest resets the device: one report per error. */
-        if (reset)
-                b->reset_reason[0] = 0;
+        b->reset_pending = false;
         virtio_pci_unlock(b->vp);
 
-        if (reset && reason[0] && b->cfg.device_reset)
+        if (reset && b->cfg.device_reset)
                 b->cfg.device_reset(b->cfg.userdata, "virtio-balloon", reason);
         if (actual_dirty && actual != b->reported_actual) {
                 b->reported_actual = actual;
