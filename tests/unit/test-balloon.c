@@ -391,6 +391,17 @@ static void test_inflate_releases_memfd_blocks(void **state)
         assert_int_equal(f->mem.host[DATA_BASE + 65536], 0);
         assert_false(status(f) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 
+        /* Two chains in one notification: a run spanning both buffers takes one call. */
+        uint32_t lo[2] = { first + 100, first + 101 }, hi[2] = { first + 103, first + 102 };
+        put_pfns(f, PFN_BUF, lo, 2);
+        put_pfns(f, PFN_BUF + 64, hi, 2);
+        drv_post(f, VIRTIO_BALLOON_Q_INFLATE, &(uint64_t){ PFN_BUF }, &(uint32_t){ 8 }, NULL, 1, false);
+        drv_post(f, VIRTIO_BALLOON_Q_INFLATE, &(uint64_t){ PFN_BUF + 64 }, &(uint32_t){ 8 }, NULL, 1, true);
+        assert_int_equal(used_idx(f, VIRTIO_BALLOON_Q_INFLATE), 4);
+        virtio_balloon_get_info(f->b, &info);
+        assert_int_equal(info.release_calls, 4);
+        assert_int_equal(info.released_pages, 1031);
+
         /* Deflate releases nothing and leaves data alone. */
         memset(f->mem.host + DATA_BASE, 9, 4096);
         uint64_t resident = memfd_bytes(f);
@@ -398,7 +409,7 @@ static void test_inflate_releases_memfd_blocks(void **state)
         assert_int_equal(used_idx(f, VIRTIO_BALLOON_Q_DEFLATE), 1);
         virtio_balloon_get_info(f->b, &info);
         assert_int_equal(info.deflated_pages, 3);
-        assert_int_equal(info.released_pages, 1027);
+        assert_int_equal(info.released_pages, 1031);
         assert_int_equal(memfd_bytes(f), resident);
         assert_int_equal(f->mem.host[DATA_BASE], 9);
 }
@@ -438,6 +449,19 @@ static void test_invalid_pfns_need_reset(void **state)
                 assert_int_equal(f->mem.host[DATA_BASE + 4096], 0x33);
                 expect_needs_reset(f, "outside guest RAM");
         }
+
+        /* A good chain ahead of a bad one in the same notification is still served. */
+        drv_init(f, true);
+        memset(f->mem.host + DATA_BASE, 0x55, 8192);
+        uint32_t good = first, bad_pfn = RAM_PAGES;
+        put_pfns(f, PFN_BUF, &good, 1);
+        put_pfns(f, PFN_BUF + 64, &bad_pfn, 1);
+        drv_post(f, VIRTIO_BALLOON_Q_INFLATE, &(uint64_t){ PFN_BUF }, &(uint32_t){ 4 }, NULL, 1, false);
+        drv_post(f, VIRTIO_BALLOON_Q_INFLATE, &(uint64_t){ PFN_BUF + 64 }, &(uint32_t){ 4 }, NULL, 1, true);
+        assert_int_equal(used_idx(f, VIRTIO_BALLOON_Q_INFLATE), 1);
+        assert_int_equal(f->mem.host[DATA_BASE], 0);
+        assert_int_equal(f->mem.host[DATA_BASE + 4096], 0x55);
+        expect_needs_reset(f, "outside guest RAM");
 
         /* A device-writable PFN buffer. */
         drv_init(f, true);

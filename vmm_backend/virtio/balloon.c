@@ -182,63 +182,93 @@ static size_t chain_copy(const VirtqChain *c, uint8_t *dst, size_t max)
         return n;
 }
 
+/* Return a batch of chains whose PFNs (b->pfns[0..n_pfns)) are all valid: release them (inflate)
+ * and give the chains back. Batching all chains of one notification lets runs that span buffers
+ * coalesce into one madvise call. */
+static void flush_pfn_batch(VirtioBalloon *b, Virtqueue *vq, bool inflate, const uint16_t *heads, unsigned n_heads,
+                            size_t n_pfns)
+{
+        if (inflate) {
+                release_pfns(b, b->pfns, n_pfns);
+                b->counters.inflated_pages += n_pfns;
+        } else
+                b->counters.deflated_pages += n_pfns;
+        for (unsigned i = 0; i < n_heads; i++)
+                virtq_push(vq, heads[i], 0);
+}
+
+static bool reserve_pfns(VirtioBalloon *b, size_t n)
+{
+        if (n <= b->pfns_cap)
+                return true;
+        size_t cap = MIN(MAX(n, 2 * b->pfns_cap), (size_t)BALLOON_MAX_PFNS_PER_CHAIN);
+        uint32_t *p = realloc(b->pfns, cap * sizeof(uint32_t));
+        if (!p)
+                return false;
+        b->pfns = p;
+        b->pfns_cap = cap;
+        return true;
+}
+
 static void process_pfn_queue(VirtioBalloon *b, unsigned q)
 {
         bool inflate = q == VIRTIO_BALLOON_Q_INFLATE, pushed = false;
         Virtqueue *vq = virtio_pci_queue(b->vp, q);
+        uint16_t heads[VIRTIO_BALLOON_QUEUE_SIZE];
+        unsigned n_heads = 0;
+        size_t n_pfns = 0;
+        const char *error = NULL;
 
         while (virtio_pci_queue_ready(b->vp, q)) {
-                const char *reason = NULL;
                 VirtqChain c;
-                int r = virtq_pop(vq, &c, &reason);
-                if (r < 0) {
-                        device_error(b, reason);
-                        return;
-                }
-                if (r == 0)
+                int r = virtq_pop(vq, &c, &error);
+                if (r <= 0)
                         break;
                 if (c.n_write > 0) {
-                        device_error(b, "balloon PFN buffer is device-writable");
-                        return;
+                        error = "balloon PFN buffer is device-writable";
+                        break;
                 }
                 if (c.read_len % sizeof(uint32_t)) {
-                        device_error(b, "balloon PFN buffer length is not a multiple of 4");
-                        return;
+                        error = "balloon PFN buffer length is not a multiple of 4";
+                        break;
                 }
                 uint64_t n = c.read_len / sizeof(uint32_t);
                 if (n > BALLOON_MAX_PFNS_PER_CHAIN) {
-                        device_error(b, "balloon PFN buffer is too large");
-                        return;
+                        error = "balloon PFN buffer is too large";
+                        break;
                 }
-                if (n > b->pfns_cap) {
-                        uint32_t *p = realloc(b->pfns, n * sizeof(uint32_t));
-                        if (!p) {
-                                /* Host trouble, not the guest's: give the buffer back unprocessed. */
-                                virtq_push(vq, c.head, 0);
-                                pushed = true;
-                                continue;
-                        }
-                        b->pfns = p;
-                        b->pfns_cap = n;
+                if (n_pfns + n > BALLOON_MAX_PFNS_PER_CHAIN || n_heads == ELEMENTSOF(heads)) {
+                        flush_pfn_batch(b, vq, inflate, heads, n_heads, n_pfns);
+                        pushed = pushed || n_heads > 0;
+                        n_heads = 0;
+                        n_pfns = 0;
+                }
+                if (!reserve_pfns(b, n_pfns + n)) {
+                        /* Host trouble, not the guest's: give the buffer back unprocessed. */
+                        virtq_push(vq, c.head, 0);
+                        pushed = true;
+                        continue;
                 }
                 /* Copy first: the guest could rewrite the list between our check and our use. */
-                chain_copy(&c, (uint8_t *)b->pfns, n * sizeof(uint32_t));
-                for (uint64_t i = 0; i < n; i++)
-                        if (guest_mem_offset(b->mem, (uint64_t)b->pfns[i] << VIRTIO_BALLOON_PFN_SHIFT,
-                                             GUEST_PAGE_SIZE) < 0) {
-                                device_error(b, "balloon PFN is outside guest RAM");
-                                return;
-                        }
-                if (inflate) {
-                        release_pfns(b, b->pfns, n);
-                        b->counters.inflated_pages += n;
-                } else
-                        b->counters.deflated_pages += n;
-                virtq_push(vq, c.head, 0);
+                uint32_t *pfns = b->pfns + n_pfns;
+                chain_copy(&c, (uint8_t *)pfns, n * sizeof(uint32_t));
+                for (uint64_t i = 0; i < n && !error; i++)
+                        if (guest_mem_offset(b->mem, (uint64_t)pfns[i] << VIRTIO_BALLOON_PFN_SHIFT, GUEST_PAGE_SIZE) < 0)
+                                error = "balloon PFN is outside guest RAM";
+                if (error)
+                        break;
+                n_pfns += n;
+                heads[n_heads++] = c.head;
+        }
+        /* Chains before a bad one were valid requests of their own: finish them first. */
+        if (n_heads > 0) {
+                flush_pfn_batch(b, vq, inflate, heads, n_heads, n_pfns);
                 pushed = true;
         }
         if (pushed)
                 virtio_pci_queue_interrupt(b->vp, q);
+        if (error)
+                device_error(b, error);
 }
 
 static void process_stats_queue(VirtioBalloon *b)
