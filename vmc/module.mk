@@ -20,7 +20,7 @@ $(B)/vmc: $(VMC_OBJS)
 
 BINS += $(B)/vmc
 
-$(B)/tests/unit/test-vmc-owner: $(B)/tests/unit/test-vmc-owner.o $(B)/vmc-obj/owner.o
+$(B)/tests/unit/test-vmc-owner: $(B)/tests/unit/test-vmc-owner.o $(B)/vmc-obj/owner.o $(B)/concierge/validate.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test-vmc-owner
