@@ -6,3 +6,24 @@
 include vmm_backend/ctl/module.mk
 include vmm_backend/virtio/module.mk
 include vmm_backend/swap/module.mk
+
+# --- the VMM binary -------------------------------------------------------------------------------
+# The binary is $(B)/bin/vmm_backend: $(B)/vmm_backend/ is the object folder of the shared pattern
+# rule (used by the ctl/, virtio/ and swap/ fragments), so the binary cannot have that path.
+VMM_BIN := $(B)/bin/vmm_backend
+VMM_CORE_OBJS := $(addprefix $(B)/vmm_backend/, main.o vm.o vcpu.o evloop.o bus.o x86/cpuid.o x86/pvh.o \
+	hw/serial.o hw/chardev.o hw/i8042.o hw/debug-exit.o hw/pvpanic.o)
+
+BINS += $(VMM_BIN)
+$(VMM_BIN): $(VMM_CORE_OBJS) $(VMM_CONTROL_OBJS) $(VMM_LOADER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
+
+# --- unit tests (no KVM) --------------------------------------------------------------------------
+UNIT_TESTS += $(B)/tests/unit/test-serial $(B)/tests/unit/test-pvh
+
+$(B)/tests/unit/test-serial: $(B)/tests/unit/test-serial.o $(B)/vmm_backend/hw/serial.o $(B)/vmm_backend/bus.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+$(B)/tests/unit/test-pvh: $(B)/tests/unit/test-pvh.o $(B)/vmm_backend/x86/pvh.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)

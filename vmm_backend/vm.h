@@ -64,3 +64,27 @@ Bus *vm_mmio_bus(Vm *vm);
 EvLoop *vm_event_loop(Vm *vm);
 /* Raise/lower an IRQ line of the in-kernel irqchip (KVM_IRQ_LINE). Thread-safe. */
 int vm_set_irq_line(Vm *vm, unsigned irq, int level);
+
+/* --- Life cycle (main.c) ------------------------------------------------------------------------ */
+
+typedef struct X86Entry X86Entry;
+
+typedef struct VmConfig {
+        uint64_t mem_bytes;      /* multiple of 1 MiB */
+        unsigned n_vcpus;        /* 1..VM_MAX_VCPUS */
+        const char *vcpu_cgroup; /* each vCPU thread joins it before running guest code; NULL: none */
+} VmConfig;
+
+/* Open /dev/kvm, create the VM (in-kernel irqchip + PIT), the memfd guest RAM and its memory slots,
+ * the buses and the vCPUs. loop is the device/event loop (not owned). On failure *ret_error (if
+ * not NULL) names the step that failed. */
+int vm_new(const VmConfig *cfg, EvLoop *loop, Vm **ret, const char **ret_error);
+/* Set the vCPUs up for the entry and start their threads. Returns when every thread has joined
+ * its cgroup and runs guest code, or fails (threads stopped, message in err_buf). start_aps:
+ * APs start at the entry at once (the test guest's PVH entry), else they wait for INIT/SIPI. */
+int vm_start(Vm *vm, const X86Entry *entry, bool start_aps, char *err_buf, size_t err_size);
+/* Kick every vCPU out and join their threads (after vm_request_stop). Idempotent. */
+void vm_join_vcpus(Vm *vm);
+/* Why the VM stopped (valid after vm_request_stop). detail stays valid until vm_free. */
+void vm_get_exit(Vm *vm, VmExitReason *ret_reason, const char **ret_detail, int *ret_guest_code);
+Vm *vm_free(Vm *vm);
