@@ -55,6 +55,7 @@ static void embedded_destroy(Embedded *e);
 static bool unbusy(Embedded *e)
 {
         if (--e->busy == 0 && e->free_requested) {
+                e->busy = 1; /* destroy runs callbacks (-ECANCELED) that must not destroy again */
                 embedded_destroy(e);
                 return true;
         }
@@ -300,7 +301,7 @@ static void embedded_free(Backend *b)
                         evtimer_del(e->timeout_ev);
                 return;
         }
-        e->busy++;
+        e->busy = 1; /* see unbusy() */
         embedded_destroy(e);
 }
 

@@ -10,8 +10,8 @@ LIFECYCLE_OBJS := $(B)/concierge/vm-state.o $(B)/concierge/stop-ladder.o $(B)/co
 
 # The test double of a VMM process (see tests/helpers/fake-vmm.c).
 TEST_SUPPORT += $(B)/tests/helpers/fake-vmm
-$(B)/tests/helpers/fake-vmm: $(B)/tests/helpers/fake-vmm.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+$(B)/tests/helpers/fake-vmm: $(B)/tests/helpers/fake-vmm.o $(B)/vmm_backend/ctl/protocol.o $(call PROTO_OBJ,vmm_control)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test-vm-state $(B)/tests/unit/test-stop-ladder $(B)/tests/unit/test-cid-pool \
 	$(B)/tests/unit/test-vmm-process $(B)/tests/unit/test-backend

@@ -7,11 +7,16 @@
  *   ignore-term       ignore SIGTERM, wait
  *   stop-on-message   ignore SIGTERM; exit 0 on the first control datagram (3 on EOF)
  *   ignore-control    ignore SIGTERM; read and drop control datagrams forever
+ *   serve             answer the control protocol like a VMM without a guest: status (running or
+ *                     paused), pause, resume, subscribe, vcpu-threads; stop sends a vm-exited event
+ *                     (stopped-by-request) to subscribers, answers, and exits 0; other ops: ENOTSUP
+ *   serve-die-on-pause  as serve, but a pause request makes it _exit(9) without an answer
  * Before that, with --fake-report PATH, it writes what it got from its parent to PATH (through a
  * temp file + rename, so the file is complete once it exists): its pid and process group, each
  * open fd and what it points to, the blocked and ignored signal masks, the first bytes read
  * through --kernel's path, and its argv. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,6 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "vmm_backend/ctl/protocol.h"
 
 static void status_line(FILE *out, const char *key)
 {
@@ -84,6 +91,96 @@ static int write_report(const char *path, const char *kernel, int argc, char **a
         return rename(tmp, path);
 }
 
+static void send_frame(int fd, const VmmControl__Frame *f)
+{
+        static uint8_t out[MAX_FRAME_SIZE];
+        size_t len;
+        if (protocol_encode(f, out, sizeof(out), &len) == 0)
+                (void)send(fd, out, len, MSG_NOSIGNAL);
+}
+
+static int serve(int fd, bool die_on_pause)
+{
+        static uint8_t buf[MAX_FRAME_SIZE];
+        bool paused = false, subscribed = false;
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n <= 0)
+                        return 3; /* the daemon went away */
+                VmmControl__Frame *in = NULL;
+                ProtocolDiag d;
+                if (protocol_decode(buf, (size_t)n, &in, &d) < 0 || in->body_case != VMM_CONTROL__FRAME__BODY_REQUEST) {
+                        protocol_frame_free(in);
+                        continue;
+                }
+                VmmControl__Request *req = in->request;
+                VmmControl__Frame f = VMM_CONTROL__FRAME__INIT;
+                VmmControl__Response resp = VMM_CONTROL__RESPONSE__INIT;
+                VmmControl__StatusResponse st = VMM_CONTROL__STATUS_RESPONSE__INIT;
+                VmmControl__VcpuThreadsResponse vt = VMM_CONTROL__VCPU_THREADS_RESPONSE__INIT;
+                int32_t tid = getpid();
+                bool stop = false;
+
+                f.version = PROTOCOL_VERSION;
+                f.body_case = VMM_CONTROL__FRAME__BODY_RESPONSE;
+                f.response = &resp;
+                resp.id = req->id;
+                switch (req->op_case) {
+                case VMM_CONTROL__REQUEST__OP_STATUS:
+                        st.state = paused ? VMM_CONTROL__RUN_STATE__RUN_STATE_PAUSED
+                                          : VMM_CONTROL__RUN_STATE__RUN_STATE_RUNNING;
+                        st.vcpus = 1;
+                        st.memory_bytes = 64u << 20;
+                        st.pid = getpid();
+                        resp.result_case = VMM_CONTROL__RESPONSE__RESULT_STATUS;
+                        resp.status = &st;
+                        break;
+                case VMM_CONTROL__REQUEST__OP_PAUSE:
+                        if (die_on_pause)
+                                _exit(9);
+                        paused = true;
+                        break;
+                case VMM_CONTROL__REQUEST__OP_RESUME:
+                        paused = false;
+                        break;
+                case VMM_CONTROL__REQUEST__OP_SUBSCRIBE:
+                        subscribed = true;
+                        break;
+                case VMM_CONTROL__REQUEST__OP_VCPU_THREADS:
+                        vt.pid = getpid();
+                        vt.n_tids = 1;
+                        vt.tids = &tid;
+                        resp.result_case = VMM_CONTROL__RESPONSE__RESULT_VCPU_THREADS;
+                        resp.vcpu_threads = &vt;
+                        break;
+                case VMM_CONTROL__REQUEST__OP_STOP:
+                        stop = true;
+                        break;
+                default:
+                        resp.error = ENOTSUP;
+                        resp.error_message = (char *)"not supported by the fake VMM";
+                        break;
+                }
+                if (stop && subscribed) {
+                        VmmControl__Frame ef = VMM_CONTROL__FRAME__INIT;
+                        VmmControl__Event ev = VMM_CONTROL__EVENT__INIT;
+                        VmmControl__VmExitedEvent ex = VMM_CONTROL__VM_EXITED_EVENT__INIT;
+                        ex.reason = VMM_CONTROL__EXIT_REASON__EXIT_REASON_STOPPED_BY_REQUEST;
+                        ev.kind_case = VMM_CONTROL__EVENT__KIND_VM_EXITED;
+                        ev.vm_exited = &ex;
+                        ef.version = PROTOCOL_VERSION;
+                        ef.body_case = VMM_CONTROL__FRAME__BODY_EVENT;
+                        ef.event = &ev;
+                        send_frame(fd, &ef);
+                }
+                send_frame(fd, &f);
+                protocol_frame_free(in);
+                if (stop)
+                        return 0;
+        }
+}
+
 int main(int argc, char **argv)
 {
         const char *mode = "sleep", *report = NULL, *kernel = NULL;
@@ -105,6 +202,8 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "fake-vmm: mode %s\n", mode);
 
+        if (strcmp(mode, "serve") == 0 || strcmp(mode, "serve-die-on-pause") == 0)
+                return serve(control_fd, strcmp(mode, "serve-die-on-pause") == 0);
         if (strncmp(mode, "exit:", 5) == 0)
                 return atoi(mode + 5);
         if (strcmp(mode, "sleep") == 0) {
