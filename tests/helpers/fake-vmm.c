@@ -10,7 +10,8 @@
  *   serve             answer the control protocol like a VMM without a guest: status (running or
  *                     paused), pause, resume, subscribe, vcpu-threads; stop sends a vm-exited event
  *                     (stopped-by-request) to subscribers, answers, and exits 0; other ops: ENOTSUP
- *   serve-die-on-pause  as serve, but a pause request makes it _exit(9) without an answer
+ *   serve-die-on-pause  as serve, but after a pause request it reads on until a resume request
+ *                     arrived and then _exit(9)s, answering neither nor anything between
  * Before that, with --fake-report PATH, it writes what it got from its parent to PATH (through a
  * temp file + rename, so the file is complete once it exists): its pid and process group, each
  * open fd and what it points to, the blocked and ignored signal masks, the first bytes read
@@ -137,8 +138,21 @@ static int serve(int fd, bool die_on_pause)
                         resp.status = &st;
                         break;
                 case VMM_CONTROL__REQUEST__OP_PAUSE:
-                        if (die_on_pause)
-                                _exit(9);
+                        if (die_on_pause) {
+                                /* Die with calls queued: wait until the resume that the test sends
+                                 * after the pause (and a status) arrived, leaving them unanswered. */
+                                for (;;) {
+                                        VmmControl__Frame *next = NULL;
+                                        ssize_t k = recv(fd, buf, sizeof(buf), 0);
+                                        if (k <= 0)
+                                                _exit(9);
+                                        if (protocol_decode(buf, (size_t)k, &next, &d) == 0 &&
+                                            next->body_case == VMM_CONTROL__FRAME__BODY_REQUEST &&
+                                            next->request->op_case == VMM_CONTROL__REQUEST__OP_RESUME)
+                                                _exit(9);
+                                        protocol_frame_free(next);
+                                }
+                        }
                         paused = true;
                         break;
                 case VMM_CONTROL__REQUEST__OP_RESUME:
