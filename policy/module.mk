@@ -28,8 +28,11 @@ $(B)/tests/unit/test-usage: $(B)/tests/unit/test-usage.o $(POLICY_OBJS)
 $(B)/tests/unit/test-low-disk: $(B)/tests/unit/test-low-disk.o $(POLICY_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
+$(B)/tests/unit/test-swap-policy: $(B)/tests/unit/test-swap-policy.o $(POLICY_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+
 $(B)/tests/unit/test-history-file: $(B)/tests/unit/test-history-file.o $(HISTORY_FILE_OBJS) $(POLICY_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-POLICY_UNIT_TESTS := test-history-codec test-tbw test-usage test-low-disk test-history-file
+POLICY_UNIT_TESTS := test-history-codec test-tbw test-usage test-low-disk test-swap-policy test-history-file
 UNIT_TESTS += $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard $(POLICY_UNIT_TESTS:%=tests/unit/%.c)))
