@@ -34,5 +34,10 @@ $(B)/tests/unit/test-swap-policy: $(B)/tests/unit/test-swap-policy.o $(POLICY_OB
 $(B)/tests/unit/test-history-file: $(B)/tests/unit/test-history-file.o $(HISTORY_FILE_OBJS) $(POLICY_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-POLICY_UNIT_TESTS := test-history-codec test-tbw test-usage test-low-disk test-swap-policy test-history-file
-UNIT_TESTS += $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard $(POLICY_UNIT_TESTS:%=tests/unit/%.c)))
+UNIT_TESTS += \
+	$(B)/tests/unit/test-history-codec \
+	$(B)/tests/unit/test-tbw \
+	$(B)/tests/unit/test-usage \
+	$(B)/tests/unit/test-low-disk \
+	$(B)/tests/unit/test-swap-policy \
+	$(B)/tests/unit/test-history-file
