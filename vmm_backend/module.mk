@@ -27,3 +27,8 @@ $(B)/tests/unit/test-serial: $(B)/tests/unit/test-serial.o $(B)/vmm_backend/hw/s
 
 $(B)/tests/unit/test-pvh: $(B)/tests/unit/test-pvh.o $(B)/vmm_backend/x86/pvh.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+# --- test support: the guest-channel client used by tests/integration/test-vmm-*.sh ---------------
+TEST_SUPPORT += $(B)/tests/guestchan
+$(B)/tests/guestchan: $(B)/tests/guestchan.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
