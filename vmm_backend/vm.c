@@ -41,7 +41,8 @@ struct Vm {
         uint64_t start_usec;
 
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        pthread_cond_t cond;     /* vCPU threads wait here: go, resume, stop */
+        pthread_cond_t ctl_cond; /* the controlling thread waits here: started, parked, exited */
         atomic_bool attention; /* pause requested or stopping: vCPUs take the slow path */
         VmRunState state;
         bool pause_requested, stopping, go, joined;
@@ -162,6 +163,7 @@ int vm_new(const VmConfig *cfg, EvLoop *loop, Vm **ret, const char **ret_error)
         vm->state = VM_RUN_STARTING;
         pthread_mutex_init(&vm->lock, NULL);
         pthread_cond_init(&vm->cond, NULL);
+        pthread_cond_init(&vm->ctl_cond, NULL);
 
         if (cfg->vcpu_cgroup) {
                 vm->vcpu_cgroup = strdup(cfg->vcpu_cgroup);
@@ -279,7 +281,7 @@ int vm_start(Vm *vm, const X86Entry *entry, bool start_aps, char *err_buf, size_
                 vm->reported += vm->n_vcpus - started;
         }
         while (vm->reported < vm->n_vcpus)
-                pthread_cond_wait(&vm->cond, &vm->lock);
+                pthread_cond_wait(&vm->ctl_cond, &vm->lock);
         r = vm->start_error;
         if (r < 0) {
                 if (vm->start_message[0])
@@ -305,7 +307,7 @@ bool vm_vcpu_started(Vm *vm, unsigned index, pid_t tid, int error, const char *m
                 snprintf(vm->start_message, sizeof(vm->start_message), "%s", strempty(message));
         }
         vm->reported++;
-        pthread_cond_broadcast(&vm->cond);
+        pthread_cond_signal(&vm->ctl_cond);
         while (!vm->go)
                 pthread_cond_wait(&vm->cond, &vm->lock);
         bool run = vm->start_error >= 0 && !vm->stopping;
@@ -321,10 +323,11 @@ bool vm_vcpu_attention(Vm *vm)
 bool vm_vcpu_checkpoint(Vm *vm)
 {
         pthread_mutex_lock(&vm->lock);
-        while (vm->pause_requested && !vm->stopping) {
+        if (vm->pause_requested && !vm->stopping) {
                 vm->parked++;
-                pthread_cond_broadcast(&vm->cond);
-                pthread_cond_wait(&vm->cond, &vm->lock);
+                pthread_cond_signal(&vm->ctl_cond);
+                while (vm->pause_requested && !vm->stopping)
+                        pthread_cond_wait(&vm->cond, &vm->lock);
                 vm->parked--;
         }
         bool leave = vm->stopping;
@@ -336,7 +339,7 @@ void vm_vcpu_exited(Vm *vm)
 {
         pthread_mutex_lock(&vm->lock);
         vm->exited++;
-        pthread_cond_broadcast(&vm->cond);
+        pthread_cond_signal(&vm->ctl_cond);
         pthread_mutex_unlock(&vm->lock);
 }
 
@@ -378,7 +381,7 @@ int vm_pause(Vm *vm)
         deadline.tv_sec += PAUSE_TIMEOUT_SEC;
         pthread_mutex_lock(&vm->lock);
         while (vm->parked + vm->exited < vm->n_vcpus && !vm->stopping && r == 0)
-                if (pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == ETIMEDOUT)
+                if (pthread_cond_timedwait(&vm->ctl_cond, &vm->lock, &deadline) == ETIMEDOUT)
                         r = -ETIMEDOUT;
         if (r == 0 && vm->stopping)
                 r = -ESHUTDOWN;
@@ -424,6 +427,7 @@ void vm_request_stop(Vm *vm, VmExitReason reason, const char *detail, int guest_
         vm->state = VM_RUN_STOPPING;
         atomic_store(&vm->attention, true);
         pthread_cond_broadcast(&vm->cond);
+        pthread_cond_broadcast(&vm->ctl_cond);
         pthread_mutex_unlock(&vm->lock);
 
         kick_all(vm);
@@ -522,6 +526,7 @@ Vm *vm_free(Vm *vm)
         bus_free(vm->mmio);
         free(vm->vcpu_cgroup);
         pthread_cond_destroy(&vm->cond);
+        pthread_cond_destroy(&vm->ctl_cond);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
         return NULL;
