@@ -314,20 +314,44 @@ static void ladder_apply(VmmProcess *p, const StopLadderAction *a)
         }
 }
 
+/* Reap p (flags: WNOHANG or 0). 1 if reaped, 0 if still running, < 0 on error. Without a pidfd
+ * (pidfd_open() unavailable, e.g. under valgrind) the pid is safe to use: only we reap it. */
+static int reap(VmmProcess *p, int flags, siginfo_t *si)
+{
+        int r;
+
+        *si = (siginfo_t){};
+        do
+                r = p->pidfd >= 0 ? waitid(P_PIDFD, (id_t)p->pidfd, si, WEXITED | flags)
+                                  : waitid(P_PID, (id_t)p->pid, si, WEXITED | flags);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+                return negative_errno();
+        return si->si_pid != 0;
+}
+
+static int send_signal(VmmProcess *p, int sig)
+{
+        int r = p->pidfd >= 0 ? pidfd_send_signal(p->pidfd, sig, NULL, 0) : kill(p->pid, sig);
+        return r < 0 ? negative_errno() : 0;
+}
+
 static void pidfd_cb(evutil_socket_t fd, short what, void *userdata)
 {
         VmmProcess *p = userdata;
-        siginfo_t si = {};
+        siginfo_t si;
         StopLadderAction a;
 
         if (p->exited)
                 return;
-        if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) {
-                /* Not reapable yet (a spurious wake-up): watch on. */
-                event_add(p->pid_event, NULL);
+        if (reap(p, WNOHANG, &si) <= 0) {
+                /* Not reapable yet (a spurious wake-up, or another child's SIGCHLD): watch on. */
+                if (p->pidfd >= 0)
+                        event_add(p->pid_event, NULL);
                 return;
         }
         p->exited = true;
+        event_del(p->pid_event);
         p->exit = (VmmExit){
                 .pid = p->pid,
                 .code = si.si_code,
@@ -464,19 +488,22 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
         }
 
         p->pidfd = pidfd_open(pid, 0);
-        if (p->pidfd < 0) {
+        if (p->pidfd >= 0)
+                p->pid_event = event_new(base, p->pidfd, EV_READ, pidfd_cb, p);
+        else if (errno == ENOSYS) {
+                /* Kernels before 5.3 and valgrind: SIGCHLD through libevent, then waitid(P_PID). An
+                 * exit before the event was added would be missed: check once on the first loop. */
+                p->pid_event = evsignal_new(base, SIGCHLD, pidfd_cb, p);
+        } else {
                 r = negative_errno();
-                (void)kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                p->pid = 0;
                 goto fail;
         }
-        p->pid_event = event_new(base, p->pidfd, EV_READ, pidfd_cb, p);
         if (!p->pid_event || event_add(p->pid_event, NULL) < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
+        if (p->pidfd < 0)
+                event_active(p->pid_event, EV_SIGNAL, 1);
 
         p->control_fd = TAKE_FD(sv[0]);
         p->dir = TAKE_PTR(dir);
@@ -486,11 +513,10 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
 
 fail:
         if (p) {
-                if (p->pidfd >= 0) {
-                        (void)pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
+                if (p->pid > 0) {
                         siginfo_t si;
-                        while (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-                                ;
+                        (void)send_signal(p, SIGKILL);
+                        (void)reap(p, 0, &si);
                 }
                 if (p->pid_event)
                         event_free(p->pid_event);
@@ -510,11 +536,10 @@ fail:
 
 static void process_destroy(VmmProcess *p)
 {
-        if (!p->exited && p->pidfd >= 0) {
+        if (!p->exited && p->pid > 0) {
                 siginfo_t si;
-                (void)pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
-                while (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-                        ;
+                (void)send_signal(p, SIGKILL);
+                (void)reap(p, 0, &si);
         }
         if (p->pid_event)
                 event_free(p->pid_event);
@@ -588,9 +613,7 @@ int vmm_process_kill(VmmProcess *p, int sig)
                 return -EINVAL;
         if (p->exited)
                 return -ESRCH;
-        if (pidfd_send_signal(p->pidfd, sig, NULL, 0) < 0)
-                return negative_errno();
-        return 0;
+        return send_signal(p, sig);
 }
 
 int vmm_process_stop(VmmProcess *p, const StopLadderConfig *config, VmmProcessControlStopHandler control_stop,
