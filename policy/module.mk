@@ -41,3 +41,22 @@ UNIT_TESTS += \
 	$(B)/tests/unit/test-low-disk \
 	$(B)/tests/unit/test-swap-policy \
 	$(B)/tests/unit/test-history-file
+
+# The history decoder fuzz target (tests/fuzz/): with gcc a replay/mutation runner that is part
+# of `make check`; `make fuzz-history` builds the libFuzzer binary with clang when available.
+$(B)/tests/fuzz/fuzz-history-decoder: $(B)/tests/fuzz/fuzz-history-decoder.o $(POLICY_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
+
+UNIT_TESTS += $(B)/tests/fuzz/fuzz-history-decoder
+
+FUZZ_CLANG ?= clang
+FUZZ_HISTORY_SRCS := tests/fuzz/fuzz-history-decoder.c policy/history-codec.c policy/swap-policy.c \
+	policy/tbw.c policy/usage.c policy/low-disk.c $(B)/proto/vmm_swap_policy.pb-c.c
+
+.PHONY: fuzz-history
+fuzz-history: $(B)/proto/vmm_swap_policy.pb-c.c $(B)/proto/vmm_swap_policy.pb-c.h
+	@command -v $(FUZZ_CLANG) >/dev/null || { echo "fuzz-history: $(FUZZ_CLANG) not found" >&2; exit 1; }
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -DFUZZ_LIBFUZZER -I. -I$(B) \
+		-fsanitize=fuzzer,address,undefined -o $(B)/fuzz/fuzz-history-decoder $(FUZZ_HISTORY_SRCS) $(PROTOBUF_LIBS)
+	@echo "run: $(B)/fuzz/fuzz-history-decoder -max_total_time=60"

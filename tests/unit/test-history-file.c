@@ -739,7 +739,7 @@ static void test_full_tmpfs(void **state)
                 snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
                 if (mkdir(mnt, 0700) < 0)
                         _exit(2);
-                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
                     mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0)
                         _exit(77);
                 snprintf(path, sizeof(path), "%s/tbw_history2", mnt);
