@@ -401,6 +401,24 @@ static void test_real_vmm_with_test_guest(void **state)
         assert_int_equal(f->ready_error, 0);
         assert_int_equal(f->ready_status.pid, backend_pid(f->b));
 
+        /* The guest boots into its workload and says so on the console the VMM logs to
+         * <runtime dir>/console.log (generous bound: this is not a timing test). */
+        _cleanup_free_ char *console = backend_runtime_path(f->b, VMM_PROCESS_CONSOLE_LOG);
+        bool seen = false;
+        for (unsigned i = 0; i < 600 && !seen; i++) {
+                struct timeval tick = { .tv_usec = 50000 };
+                event_base_loopexit(f->base, &tick);
+                event_base_dispatch(f->base);
+                FILE *con = fopen(console, "re");
+                char line[256];
+                while (con && fgets(line, sizeof(line), con))
+                        seen = seen || strstr(line, "TESTGUEST READY");
+                if (con)
+                        fclose(con);
+        }
+        assert_true(seen);
+        assert_false(f->exited);
+
         assert_int_equal(backend_pause(f->b, 0, reply_cb, &pause), 0);
         assert_int_equal(backend_status(f->b, 0, reply_cb, &status), 0);
         loop_until(f, &status.done);
@@ -417,6 +435,8 @@ static void test_real_vmm_with_test_guest(void **state)
         loop_until(f, &f->exited);
         assert_int_equal(f->exit.rung, STOP_LADDER_CONTROL); /* it obeyed the control stop */
         assert_int_equal(f->exit.code, CLD_EXITED);
+        assert_true(f->exit.have_vmm_reason);
+        assert_int_equal(f->exit.vmm_reason, VMMCTL_EXIT_STOPPED_BY_REQUEST);
 }
 
 int main(int argc, char **argv)
@@ -428,7 +448,7 @@ int main(int argc, char **argv)
         exe[n] = 0;
         dir = dirname(exe); /* <build>/tests/unit */
         snprintf(fake_vmm, sizeof(fake_vmm), "%s/../helpers/fake-vmm", dir);
-        snprintf(real_vmm, sizeof(real_vmm), "%s/../../vmm_backend", dir);
+        snprintf(real_vmm, sizeof(real_vmm), "%s/../../bin/vmm_backend", dir);
         snprintf(test_guest, sizeof(test_guest), "%s/../../guest/testguest.elf", dir);
         if (access(fake_vmm, X_OK) < 0) {
                 printf("SKIP: %s not built\n", fake_vmm);
