@@ -13,8 +13,8 @@ struct HistoryFile {
         char *path;
         char *tmp_path;
         HistoryKind kind;
-        int fd;         /* open on <path> while persistent, else -EBADF */
-        uint64_t size;  /* bytes in the file */
+        int fd;        /* open on <path> while persistent, else -EBADF */
+        uint64_t size; /* bytes in the file */
         bool persistent;
 };
 
@@ -84,7 +84,7 @@ static int go_memory_only(HistoryFile *f, bool delete_file, int r)
         f->persistent = false;
         f->size = 0;
         if (delete_file)
-                (void) unlink(f->path);
+                (void)unlink(f->path);
         return r;
 }
 
@@ -107,7 +107,7 @@ static int fsync_parent_dir(const char *path)
 static int write_all_at(int fd, const uint8_t *data, size_t n, uint64_t offset)
 {
         while (n > 0) {
-                ssize_t k = pwrite(fd, data, n, (off_t) offset);
+                ssize_t k = pwrite(fd, data, n, (off_t)offset);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -116,8 +116,8 @@ static int write_all_at(int fd, const uint8_t *data, size_t n, uint64_t offset)
                 if (k == 0)
                         return -EIO;
                 data += k;
-                n -= (size_t) k;
-                offset += (uint64_t) k;
+                n -= (size_t)k;
+                offset += (uint64_t)k;
         }
         return 0;
 }
@@ -131,7 +131,7 @@ static int read_bounded(int fd, size_t max, uint8_t **ret_data, size_t *ret_size
         if (!buf)
                 return -ENOMEM;
         for (;;) {
-                ssize_t k = pread(fd, buf + used, max + 1 - used, (off_t) used);
+                ssize_t k = pread(fd, buf + used, max + 1 - used, (off_t)used);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -139,7 +139,7 @@ static int read_bounded(int fd, size_t max, uint8_t **ret_data, size_t *ret_size
                 }
                 if (k == 0)
                         break;
-                used += (size_t) k;
+                used += (size_t)k;
                 if (used > max)
                         return HISTORY_ERR_TOO_BIG;
         }
@@ -162,7 +162,7 @@ static int load_bytes(HistoryFile *f, uint8_t **ret_data, size_t *ret_size)
 
         /* A leftover .tmp is a rotation that never reached its rename: <path> is still the whole
          * old file (or, if the rename happened, the whole new one); the .tmp is never loaded. */
-        (void) unlink(f->tmp_path);
+        (void)unlink(f->tmp_path);
 
         fd = open(f->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {
@@ -307,7 +307,7 @@ static int rewrite_bytes(HistoryFile *f, const uint8_t *data, size_t n)
         if (r >= 0 && rename(f->tmp_path, f->path) < 0)
                 r = negative_errno();
         if (r < 0) {
-                (void) unlink(f->tmp_path);
+                (void)unlink(f->tmp_path);
                 return go_memory_only(f, true, r);
         }
         r = fsync_parent_dir(f->path);
@@ -368,7 +368,8 @@ int history_file_record_tbw(HistoryFile *f, const TbwPolicy *p, int64_t now_us, 
         return history_file_rewrite_tbw(f, live, n);
 }
 
-int history_file_record_usage(HistoryFile *f, const UsagePolicy *p, int64_t now_us, const UsageHistoryRecord *e)
+int history_file_record_usage(HistoryFile *f, const UsagePolicy *p, int64_t now_us,
+                              const UsageHistoryRecord *e)
 {
         _cleanup_free_ UsageHistoryRecord *live = NULL;
         size_t n;

@@ -75,4 +75,5 @@ int history_file_rewrite_usage(HistoryFile *f, const UsageHistoryRecord *e, size
  * (tbw_policy_record / usage_policy_on_disabled): append `e`, or when the file is due for
  * rotation, rewrite it with the policy's live records at now_us (which already hold `e`). */
 int history_file_record_tbw(HistoryFile *f, const TbwPolicy *p, int64_t now_us, const TbwHistoryRecord *e);
-int history_file_record_usage(HistoryFile *f, const UsagePolicy *p, int64_t now_us, const UsageHistoryRecord *e);
+int history_file_record_usage(HistoryFile *f, const UsagePolicy *p, int64_t now_us,
+                              const UsageHistoryRecord *e);

@@ -30,7 +30,7 @@ HistoryKind history_kind_from_string(const char *s)
                 return _HISTORY_KIND_INVALID;
         for (size_t i = 0; i < ELEMENTSOF(history_kind_table); i++)
                 if (streq(history_kind_table[i], s))
-                        return (HistoryKind) i;
+                        return (HistoryKind)i;
         return _HISTORY_KIND_INVALID;
 }
 
@@ -97,7 +97,7 @@ const char *history_error_to_string(int r)
 int tbw_history_encode_entry(const TbwHistoryRecord *e, uint8_t *buf, size_t buf_size, size_t *ret_size)
 {
         PbTbwEntry entry = VM_TOOLS__CONCIERGE__TBW_HISTORY_ENTRY__INIT;
-        PbTbwEntry *list[1] = { &entry };
+        PbTbwEntry *list[1] = {&entry};
         PbTbwContainer c = VM_TOOLS__CONCIERGE__TBW_HISTORY_ENTRY_CONTAINER__INIT;
         size_t n;
 
@@ -120,7 +120,7 @@ int tbw_history_encode_entry(const TbwHistoryRecord *e, uint8_t *buf, size_t buf
 int usage_history_encode_entry(const UsageHistoryRecord *e, uint8_t *buf, size_t buf_size, size_t *ret_size)
 {
         PbUsageEntry entry = VM_TOOLS__CONCIERGE__USAGE_HISTORY_ENTRY__INIT;
-        PbUsageEntry *list[1] = { &entry };
+        PbUsageEntry *list[1] = {&entry};
         PbUsageContainer c = VM_TOOLS__CONCIERGE__USAGE_HISTORY_ENTRY_CONTAINER__INIT;
         size_t n;
 
@@ -160,7 +160,8 @@ static int encode_all(const void *entries, size_t entry_size, size_t n,
         }
         for (size_t i = 0; i < n; i++) {
                 size_t k;
-                int r = encode((const uint8_t *) entries + i * entry_size, data + used, HISTORY_ENTRY_BUF_SIZE, &k);
+                int r = encode((const uint8_t *)entries + i * entry_size, data + used,
+                               HISTORY_ENTRY_BUF_SIZE, &k);
                 if (r < 0)
                         return r;
                 used += k;
@@ -245,7 +246,7 @@ int tbw_history_decode(const uint8_t *data, size_t size, int64_t now_us, TbwHist
                 r = check_time(e->time_us, now_w, &previous);
                 if (r < 0)
                         goto finish;
-                out[i] = (TbwHistoryRecord) {
+                out[i] = (TbwHistoryRecord){
                         .time_us = history_time_from_windows_us(e->time_us),
                         .size = e->size,
                         .reported_fence = e->reported_fence,
@@ -311,7 +312,7 @@ int usage_history_decode(const uint8_t *data, size_t size, int64_t now_us, Usage
                                 goto finish;
                         }
                 }
-                out[i] = (UsageHistoryRecord) {
+                out[i] = (UsageHistoryRecord){
                         .start_us = history_time_from_windows_us(e->start_time_us),
                         .duration_us = e->duration_us,
                         .is_shutdown = e->is_shutdown,

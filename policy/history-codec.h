@@ -32,12 +32,12 @@
 #define HISTORY_ENTRY_BUF_SIZE 64
 
 /* Corruption rules -> distinct negative errnos (-ENOMEM stays an allocation failure). */
-#define HISTORY_ERR_TOO_BIG (-EFBIG)               /* file larger than the kind's max */
-#define HISTORY_ERR_PARSE (-EBADMSG)               /* not a container */
-#define HISTORY_ERR_SIZE_MISMATCH (-EPROTO)        /* re-encoded size differs from the file's */
-#define HISTORY_ERR_FUTURE_TIME (-ERANGE)          /* an entry after `now` */
-#define HISTORY_ERR_DECREASING_TIME (-EILSEQ)      /* times not non-decreasing (or before 1601) */
-#define HISTORY_ERR_NEGATIVE_DURATION (-EDOM)      /* usage period with a negative duration */
+#define HISTORY_ERR_TOO_BIG (-EFBIG)          /* file larger than the kind's max */
+#define HISTORY_ERR_PARSE (-EBADMSG)          /* not a container */
+#define HISTORY_ERR_SIZE_MISMATCH (-EPROTO)   /* re-encoded size differs from the file's */
+#define HISTORY_ERR_FUTURE_TIME (-ERANGE)     /* an entry after `now` */
+#define HISTORY_ERR_DECREASING_TIME (-EILSEQ) /* times not non-decreasing (or before 1601) */
+#define HISTORY_ERR_NEGATIVE_DURATION (-EDOM) /* usage period with a negative duration */
 
 typedef enum HistoryKind {
         HISTORY_KIND_TBW,

@@ -15,5 +15,5 @@ bool low_disk_policy_can_enable(int64_t free_bytes, uint64_t guest_memory_bytes)
 {
         if (free_bytes < 0)
                 return false;
-        return (uint64_t) free_bytes >= low_disk_policy_required_bytes(guest_memory_bytes);
+        return (uint64_t)free_bytes >= low_disk_policy_required_bytes(guest_memory_bytes);
 }

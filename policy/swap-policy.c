@@ -33,7 +33,7 @@ static int lookup(const char *const *table, size_t n, const char *s)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
                 if (table[i] && streq(table[i], s))
-                        return (int) i;
+                        return (int)i;
         return -EINVAL;
 }
 
@@ -46,7 +46,7 @@ const char *swap_policy_result_to_string(SwapPolicyResult r)
 
 SwapPolicyResult swap_policy_result_from_string(const char *s)
 {
-        return (SwapPolicyResult) lookup(swap_policy_result_table, ELEMENTSOF(swap_policy_result_table), s);
+        return (SwapPolicyResult)lookup(swap_policy_result_table, ELEMENTSOF(swap_policy_result_table), s);
 }
 
 const char *swap_policy_result_to_message(SwapPolicyResult r)
@@ -65,7 +65,8 @@ const char *swap_disable_reason_to_string(SwapDisableReason r)
 
 SwapDisableReason swap_disable_reason_from_string(const char *s)
 {
-        return (SwapDisableReason) lookup(swap_disable_reason_table, ELEMENTSOF(swap_disable_reason_table), s);
+        return (SwapDisableReason)lookup(swap_disable_reason_table, ELEMENTSOF(swap_disable_reason_table),
+                                         s);
 }
 
 SwapPolicyResult swap_policy_decide(const SwapPolicyInput *in)
@@ -75,7 +76,8 @@ SwapPolicyResult swap_policy_decide(const SwapPolicyInput *in)
 
         if (in->enabled) {
                 /* A swap-out "in the future" (the clock went back) counts as recent. */
-                if (in->has_last_swap_out && policy_time_sub(in->now_us, in->last_swap_out_us) < in->cool_down_us)
+                if (in->has_last_swap_out &&
+                    policy_time_sub(in->now_us, in->last_swap_out_us) < in->cool_down_us)
                         return SWAP_POLICY_COOL_DOWN;
         } else if (in->predicted_duration_us < in->duration_target_us)
                 return SWAP_POLICY_USAGE_PREDICTION;

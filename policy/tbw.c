@@ -17,9 +17,9 @@ static const struct {
         int64_t days;
         uint64_t factor;
 } tbw_window_def[_TBW_WINDOW_MAX] = {
-        [TBW_WINDOW_28_DAYS] = { 28, 1 },
-        [TBW_WINDOW_7_DAYS] = { 7, 2 },
-        [TBW_WINDOW_1_DAY] = { 1, 4 },
+        [TBW_WINDOW_28_DAYS] = {28, 1},
+        [TBW_WINDOW_7_DAYS] = {7, 2},
+        [TBW_WINDOW_1_DAY] = {1, 4},
 };
 
 const char *tbw_window_to_string(TbwWindow w)
@@ -35,7 +35,7 @@ TbwWindow tbw_window_from_string(const char *s)
                 return _TBW_WINDOW_INVALID;
         for (size_t i = 0; i < ELEMENTSOF(tbw_window_table); i++)
                 if (streq(tbw_window_table[i], s))
-                        return (TbwWindow) i;
+                        return (TbwWindow)i;
         return _TBW_WINDOW_INVALID;
 }
 
@@ -45,8 +45,8 @@ uint64_t tbw_target_per_day(uint64_t disk_bytes)
 
         if (disk_bytes == 0)
                 disk_bytes = TBW_UNKNOWN_DISK_BYTES;
-        t = (unsigned __int128) disk_bytes * TBW_TARGET_PER_32GB / TBW_TARGET_DISK_UNIT;
-        return t > TBW_TARGET_MAX_PER_DAY ? TBW_TARGET_MAX_PER_DAY : (uint64_t) t;
+        t = (unsigned __int128)disk_bytes * TBW_TARGET_PER_32GB / TBW_TARGET_DISK_UNIT;
+        return t > TBW_TARGET_MAX_PER_DAY ? TBW_TARGET_MAX_PER_DAY : (uint64_t)t;
 }
 
 int64_t tbw_duration_target_us(uint64_t target_per_day)
@@ -56,13 +56,14 @@ int64_t tbw_duration_target_us(uint64_t target_per_day)
 
         if (target_per_day == 0)
                 return cap;
-        us = (unsigned __int128) SWAP_EXPECTED_MAX_SHRUNK_VM_BYTES * (uint64_t) POLICY_USEC_PER_DAY / target_per_day;
-        return us > (unsigned __int128) cap ? cap : (int64_t) us;
+        us = (unsigned __int128)SWAP_EXPECTED_MAX_SHRUNK_VM_BYTES * (uint64_t)POLICY_USEC_PER_DAY /
+             target_per_day;
+        return us > (unsigned __int128)cap ? cap : (int64_t)us;
 }
 
 void tbw_policy_init(TbwPolicy *p, uint64_t target_per_day)
 {
-        *p = (TbwPolicy) { .target_per_day = target_per_day };
+        *p = (TbwPolicy){.target_per_day = target_per_day};
 }
 
 static TbwBucket *bucket_at(TbwPolicy *p, size_t i)
@@ -81,7 +82,7 @@ static void push_bucket(TbwPolicy *p, int64_t start_us, uint64_t bytes)
                 p->n++;
         else
                 p->head = (p->head + 1) % TBW_HISTORY_LENGTH;
-        *bucket_at(p, p->n - 1) = (TbwBucket) { .start_us = start_us, .bytes = bytes };
+        *bucket_at(p, p->n - 1) = (TbwBucket){.start_us = start_us, .bytes = bytes};
 }
 
 void tbw_policy_record(TbwPolicy *p, int64_t now_us, uint64_t bytes)
@@ -158,7 +159,7 @@ static uint64_t sat_mul(uint64_t a, uint64_t b)
 
 void tbw_policy_budget(const TbwPolicy *p, int64_t now_us, TbwBudget *ret)
 {
-        TbwBudget b = { .can_swap_out = true };
+        TbwBudget b = {.can_swap_out = true};
 
         for (size_t w = 0; w < _TBW_WINDOW_MAX; w++) {
                 int64_t len = tbw_window_def[w].days * POLICY_USEC_PER_DAY;
@@ -170,7 +171,7 @@ void tbw_policy_budget(const TbwPolicy *p, int64_t now_us, TbwBudget *ret)
                         if (policy_time_sub(now_us, bk->start_us) < len)
                                 wb->used = sat_add(wb->used, bk->bytes);
                 }
-                wb->limit = sat_mul(sat_mul(p->target_per_day, (uint64_t) tbw_window_def[w].days),
+                wb->limit = sat_mul(sat_mul(p->target_per_day, (uint64_t)tbw_window_def[w].days),
                                     tbw_window_def[w].factor);
                 wb->left = wb->used < wb->limit ? wb->limit - wb->used : 0;
                 if (wb->used >= wb->limit)
@@ -187,7 +188,8 @@ bool tbw_policy_can_swap_out(const TbwPolicy *p, int64_t now_us)
         return b.can_swap_out;
 }
 
-size_t tbw_policy_live_records(const TbwPolicy *p, int64_t now_us, TbwHistoryRecord out[static TBW_LIVE_RECORDS_MAX])
+size_t tbw_policy_live_records(const TbwPolicy *p, int64_t now_us,
+                               TbwHistoryRecord out[static TBW_LIVE_RECORDS_MAX])
 {
         bool fence_pending = p->has_reported_fence;
         size_t k = 0;
@@ -196,13 +198,14 @@ size_t tbw_policy_live_records(const TbwPolicy *p, int64_t now_us, TbwHistoryRec
                 const TbwBucket *bk = bucket_at_const(p, i);
 
                 if (fence_pending && bk->start_us > p->reported_fence_us) {
-                        out[k++] = (TbwHistoryRecord) { .time_us = p->reported_fence_us, .reported_fence = true };
+                        out[k++] =
+                                (TbwHistoryRecord){.time_us = p->reported_fence_us, .reported_fence = true};
                         fence_pending = false;
                 }
                 if (policy_time_sub(now_us, bk->start_us) < 28 * POLICY_USEC_PER_DAY)
-                        out[k++] = (TbwHistoryRecord) { .time_us = bk->start_us, .size = bk->bytes };
+                        out[k++] = (TbwHistoryRecord){.time_us = bk->start_us, .size = bk->bytes};
         }
         if (fence_pending)
-                out[k++] = (TbwHistoryRecord) { .time_us = p->reported_fence_us, .reported_fence = true };
+                out[k++] = (TbwHistoryRecord){.time_us = p->reported_fence_us, .reported_fence = true};
         return k;
 }

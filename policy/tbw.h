@@ -97,4 +97,5 @@ void tbw_policy_budget(const TbwPolicy *p, int64_t now_us, TbwBudget *ret);
 
 /* The entries a rotation writes at now_us: every bucket younger than 28 days, and the report
  * fence placed in time order. Answers the count (<= TBW_LIVE_RECORDS_MAX) written to out. */
-size_t tbw_policy_live_records(const TbwPolicy *p, int64_t now_us, TbwHistoryRecord out[static TBW_LIVE_RECORDS_MAX]);
+size_t tbw_policy_live_records(const TbwPolicy *p, int64_t now_us,
+                               TbwHistoryRecord out[static TBW_LIVE_RECORDS_MAX]);

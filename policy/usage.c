@@ -51,7 +51,7 @@ void usage_policy_on_enabled(UsagePolicy *p, int64_t now_us)
 
         l = latest(p);
         if (!l || policy_time_sub(now_us, l->start_us) >= POLICY_USEC_PER_HOUR)
-                push_period(p, (UsagePeriod) { .start_us = now_us });
+                push_period(p, (UsagePeriod){.start_us = now_us});
 }
 
 /* A re-enable within the hour reused a period that was already closed. Once the enable outlives
@@ -65,7 +65,8 @@ static void add_enable_record_if_missing(UsagePolicy *p, int64_t now_us)
                 return;
         l = latest(p);
         if (l && l->closed && policy_time_sub(now_us, l->start_us) >= POLICY_USEC_PER_HOUR)
-                push_period(p, (UsagePeriod) { .start_us = policy_time_add(l->start_us, POLICY_USEC_PER_HOUR) });
+                push_period(p,
+                            (UsagePeriod){.start_us = policy_time_add(l->start_us, POLICY_USEC_PER_HOUR)});
 }
 
 int usage_policy_on_disabled(UsagePolicy *p, int64_t now_us, UsageHistoryRecord *ret_record)
@@ -85,7 +86,7 @@ int usage_policy_on_disabled(UsagePolicy *p, int64_t now_us, UsageHistoryRecord 
         l->closed = true;
 
         if (ret_record)
-                *ret_record = (UsageHistoryRecord) { .start_us = l->start_us, .duration_us = l->duration_us };
+                *ret_record = (UsageHistoryRecord){.start_us = l->start_us, .duration_us = l->duration_us};
         return 1;
 }
 
@@ -123,7 +124,7 @@ int64_t usage_policy_predict_duration(UsagePolicy *p, int64_t now_us)
                 /* Less than a week of history: twice the latest period (an open one lasts until
                  * now). A history "in the future" (the clock went back) predicts nothing. */
                 l = period_at_const(p, p->n - 1);
-                r = (__int128) (l->closed ? l->duration_us : policy_time_sub(now_us, l->start_us)) * 2;
+                r = (__int128)(l->closed ? l->duration_us : policy_time_sub(now_us, l->start_us)) * 2;
                 goto finish;
         }
 
@@ -149,7 +150,7 @@ int64_t usage_policy_predict_duration(UsagePolicy *p, int64_t now_us)
 finish:
         if (r < 0)
                 return 0;
-        return r > INT64_MAX ? INT64_MAX : (int64_t) r;
+        return r > INT64_MAX ? INT64_MAX : (int64_t)r;
 }
 
 void usage_policy_load(UsagePolicy *p, const UsageHistoryRecord *entries, size_t n, int64_t now_us)
@@ -163,7 +164,7 @@ void usage_policy_load(UsagePolicy *p, const UsageHistoryRecord *entries, size_t
                 if (e->is_shutdown || e->duration_us < 0)
                         continue;
                 if (policy_time_add(e->start_us, e->duration_us) > oldest_end)
-                        push_period(p, (UsagePeriod) {
+                        push_period(p, (UsagePeriod){
                                                .start_us = e->start_us,
                                                .duration_us = e->duration_us,
                                                .closed = true,
@@ -181,7 +182,8 @@ size_t usage_policy_live_records(const UsagePolicy *p, int64_t now_us,
                 const UsagePeriod *q = period_at_const(p, i);
 
                 if (q->closed && policy_time_add(q->start_us, q->duration_us) > oldest_end)
-                        out[k++] = (UsageHistoryRecord) { .start_us = q->start_us, .duration_us = q->duration_us };
+                        out[k++] =
+                                (UsageHistoryRecord){.start_us = q->start_us, .duration_us = q->duration_us};
         }
         return k;
 }

@@ -50,7 +50,8 @@ static void fuzz_tbw(const uint8_t *data, size_t size)
         {
                 _cleanup_free_ TbwHistoryRecord *e2 = NULL;
                 size_t n2;
-                check(tbw_history_decode(again, again_size, NOW, &e2, &n2) == 0, "tbw: re-encoded does not decode");
+                check(tbw_history_decode(again, again_size, NOW, &e2, &n2) == 0,
+                      "tbw: re-encoded does not decode");
                 check(n2 == n, "tbw: re-decoded count differs");
                 for (size_t i = 0; i < n; i++)
                         check(e2[i].time_us == e[i].time_us && e2[i].size == e[i].size &&
@@ -59,7 +60,7 @@ static void fuzz_tbw(const uint8_t *data, size_t size)
         }
 
         tbw_policy_init(&p, tbw_target_per_day(size * UINT64_C(1000000000)));
-        (void) tbw_policy_load(&p, e, n, NOW);
+        (void)tbw_policy_load(&p, e, n, NOW);
         tbw_policy_budget(&p, NOW, &b);
         check(b.can_swap_out == tbw_policy_can_swap_out(&p, NOW), "tbw: budget and verdict disagree");
         n = tbw_policy_live_records(&p, NOW, live);
@@ -103,7 +104,8 @@ static void fuzz_usage(const uint8_t *data, size_t size)
         for (int64_t t = NOW; t < NOW + 6 * POLICY_USEC_PER_WEEK; t += 13 * POLICY_USEC_PER_HOUR)
                 check(usage_policy_predict_duration(p, t) >= 0, "usage: negative prediction");
         usage_policy_on_enabled(p, NOW);
-        check(usage_policy_predict_duration(p, NOW + POLICY_USEC_PER_DAY) >= 0, "usage: negative prediction");
+        check(usage_policy_predict_duration(p, NOW + POLICY_USEC_PER_DAY) >= 0,
+              "usage: negative prediction");
         n = usage_policy_live_records(p, NOW, live);
         check(n <= USAGE_HISTORY_LENGTH, "usage: too many live records");
 }
@@ -153,14 +155,14 @@ static void replay_generated(unsigned iterations)
         uint64_t s = 42;
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-                t[i] = (TbwHistoryRecord) {
-                        .time_us = NOW - 30 * POLICY_USEC_PER_DAY + (int64_t) i * POLICY_USEC_PER_DAY * 3 / 4,
+                t[i] = (TbwHistoryRecord){
+                        .time_us = NOW - 30 * POLICY_USEC_PER_DAY + (int64_t)i * POLICY_USEC_PER_DAY * 3 / 4,
                         .size = lcg(&s) << (i % 24),
                         .reported_fence = i % 11 == 5,
                 };
-                u[i] = (UsageHistoryRecord) {
-                        .start_us = NOW - 5 * POLICY_USEC_PER_WEEK + (int64_t) i * 20 * POLICY_USEC_PER_HOUR,
-                        .duration_us = (int64_t) (lcg(&s) % 19) * POLICY_USEC_PER_HOUR,
+                u[i] = (UsageHistoryRecord){
+                        .start_us = NOW - 5 * POLICY_USEC_PER_WEEK + (int64_t)i * 20 * POLICY_USEC_PER_HOUR,
+                        .duration_us = (int64_t)(lcg(&s) % 19) * POLICY_USEC_PER_HOUR,
                         .is_shutdown = i % 13 == 12,
                 };
         }
@@ -181,17 +183,17 @@ static void replay_generated(unsigned iterations)
                         switch (lcg(&s) % 5) {
                         case 0:
                                 if (n)
-                                        buf[pos] ^= (uint8_t) (1u << (lcg(&s) % 8));
+                                        buf[pos] ^= (uint8_t)(1u << (lcg(&s) % 8));
                                 break;
                         case 1:
                                 if (n)
-                                        buf[pos] = (uint8_t) lcg(&s);
+                                        buf[pos] = (uint8_t)lcg(&s);
                                 break;
                         case 2:
                                 n = pos;
                                 break;
                         case 3: { /* duplicate a range at the end */
-                                size_t len = MIN(n - pos, (size_t) (lcg(&s) % 64));
+                                size_t len = MIN(n - pos, (size_t)(lcg(&s) % 64));
                                 if (n + len <= sizeof(buf)) {
                                         memmove(buf + n, buf + pos, len);
                                         n += len;
@@ -200,7 +202,7 @@ static void replay_generated(unsigned iterations)
                         }
                         default: /* a varint made of continuation bytes */
                                 if (n)
-                                        memset(buf + pos, 0xff, MIN(n - pos, (size_t) 11));
+                                        memset(buf + pos, 0xff, MIN(n - pos, (size_t)11));
                                 break;
                         }
                 }

@@ -60,8 +60,9 @@ static void test_time_conversion(void **state)
 
 static void test_error_codes(void **state)
 {
-        const int codes[] = { HISTORY_ERR_TOO_BIG,          HISTORY_ERR_PARSE,         HISTORY_ERR_SIZE_MISMATCH,
-                              HISTORY_ERR_FUTURE_TIME,      HISTORY_ERR_DECREASING_TIME, HISTORY_ERR_NEGATIVE_DURATION };
+        const int codes[] = {HISTORY_ERR_TOO_BIG,         HISTORY_ERR_PARSE,
+                             HISTORY_ERR_SIZE_MISMATCH,   HISTORY_ERR_FUTURE_TIME,
+                             HISTORY_ERR_DECREASING_TIME, HISTORY_ERR_NEGATIVE_DURATION};
 
         for (size_t i = 0; i < ELEMENTSOF(codes); i++) {
                 assert_true(codes[i] < 0);
@@ -69,7 +70,8 @@ static void test_error_codes(void **state)
                 assert_non_null(history_error_to_string(codes[i]));
                 for (size_t j = 0; j < i; j++) {
                         assert_int_not_equal(codes[i], codes[j]);
-                        assert_string_not_equal(history_error_to_string(codes[i]), history_error_to_string(codes[j]));
+                        assert_string_not_equal(history_error_to_string(codes[i]),
+                                                history_error_to_string(codes[j]));
                 }
         }
         assert_false(history_error_is_corruption(-ENOMEM));
@@ -92,10 +94,10 @@ static void test_rotation_threshold(void **state)
 static void test_tbw_wire_format(void **state)
 {
         /* Windows time 1 µs, 5 bytes -> entry 08 01 10 05. */
-        const uint8_t want[] = { 0x0a, 0x04, 0x08, 0x01, 0x10, 0x05 };
+        const uint8_t want[] = {0x0a, 0x04, 0x08, 0x01, 0x10, 0x05};
         /* Windows time 300 µs (varint ac 02), a fence: 08 ac 02 18 01. */
-        const uint8_t fence[] = { 0x0a, 0x05, 0x08, 0xac, 0x02, 0x18, 0x01 };
-        TbwHistoryRecord e = { .time_us = history_time_from_windows_us(1), .size = 5 };
+        const uint8_t fence[] = {0x0a, 0x05, 0x08, 0xac, 0x02, 0x18, 0x01};
+        TbwHistoryRecord e = {.time_us = history_time_from_windows_us(1), .size = 5};
         uint8_t buf[HISTORY_ENTRY_BUF_SIZE];
         _cleanup_free_ TbwHistoryRecord *out = NULL;
         size_t n;
@@ -104,7 +106,7 @@ static void test_tbw_wire_format(void **state)
         assert_int_equal(n, sizeof(want));
         assert_memory_equal(buf, want, sizeof(want));
 
-        e = (TbwHistoryRecord) { .time_us = history_time_from_windows_us(300), .reported_fence = true };
+        e = (TbwHistoryRecord){.time_us = history_time_from_windows_us(300), .reported_fence = true};
         assert_int_equal(tbw_history_encode_entry(&e, buf, sizeof(buf), &n), 0);
         assert_int_equal(n, sizeof(fence));
         assert_memory_equal(buf, fence, sizeof(fence));
@@ -128,10 +130,10 @@ static void test_tbw_wire_format(void **state)
 static void test_usage_wire_format(void **state)
 {
         /* start 2, duration 3 -> 08 02 10 03; a shutdown marker at 4 -> 08 04 18 01. */
-        const uint8_t want[] = { 0x0a, 0x04, 0x08, 0x02, 0x10, 0x03, 0x0a, 0x04, 0x08, 0x04, 0x18, 0x01 };
+        const uint8_t want[] = {0x0a, 0x04, 0x08, 0x02, 0x10, 0x03, 0x0a, 0x04, 0x08, 0x04, 0x18, 0x01};
         UsageHistoryRecord in[] = {
-                { .start_us = history_time_from_windows_us(2), .duration_us = 3 },
-                { .start_us = history_time_from_windows_us(4), .is_shutdown = true },
+                {.start_us = history_time_from_windows_us(2), .duration_us = 3},
+                {.start_us = history_time_from_windows_us(4), .is_shutdown = true},
         };
         _cleanup_free_ uint8_t *data = NULL;
         _cleanup_free_ UsageHistoryRecord *out = NULL;
@@ -151,8 +153,8 @@ static void test_max_entry_sizes(void **state)
 {
         /* 2100-01-01 in Unix µs. */
         const int64_t t2100 = INT64_C(4102444800) * POLICY_USEC_PER_SEC;
-        TbwHistoryRecord t = { .time_us = t2100, .size = UINT64_C(1) << 55, .reported_fence = true };
-        UsageHistoryRecord u = { .start_us = t2100, .duration_us = 28 * DAY, .is_shutdown = true };
+        TbwHistoryRecord t = {.time_us = t2100, .size = UINT64_C(1) << 55, .reported_fence = true};
+        UsageHistoryRecord u = {.start_us = t2100, .duration_us = 28 * DAY, .is_shutdown = true};
         uint8_t buf[HISTORY_ENTRY_BUF_SIZE];
         size_t n;
 
@@ -162,9 +164,9 @@ static void test_max_entry_sizes(void **state)
         assert_true(n <= USAGE_HISTORY_MAX_ENTRY_SIZE);
 
         /* The extreme values still encode into the generic buffer. */
-        t = (TbwHistoryRecord) { .time_us = INT64_MAX, .size = UINT64_MAX, .reported_fence = true };
+        t = (TbwHistoryRecord){.time_us = INT64_MAX, .size = UINT64_MAX, .reported_fence = true};
         assert_int_equal(tbw_history_encode_entry(&t, buf, sizeof(buf), &n), 0);
-        u = (UsageHistoryRecord) { .start_us = INT64_MIN, .duration_us = INT64_MIN, .is_shutdown = true };
+        u = (UsageHistoryRecord){.start_us = INT64_MIN, .duration_us = INT64_MIN, .is_shutdown = true};
         assert_int_equal(usage_history_encode_entry(&u, buf, sizeof(buf), &n), 0);
 }
 
@@ -177,8 +179,8 @@ static void test_tbw_round_trip(void **state)
         size_t size, n, used = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(in); i++)
-                in[i] = (TbwHistoryRecord) {
-                        .time_us = T0 + (int64_t) i * DAY / 3,
+                in[i] = (TbwHistoryRecord){
+                        .time_us = T0 + (int64_t)i * DAY / 3,
                         .size = i * UINT64_C(123456789),
                         .reported_fence = i % 7 == 3,
                 };
@@ -187,7 +189,8 @@ static void test_tbw_round_trip(void **state)
         /* The file is exactly the concatenation of the single-entry encodings (append-only). */
         for (size_t i = 0; i < ELEMENTSOF(in); i++) {
                 size_t k;
-                assert_int_equal(tbw_history_encode_entry(&in[i], concat + used, sizeof(concat) - used, &k), 0);
+                assert_int_equal(tbw_history_encode_entry(&in[i], concat + used, sizeof(concat) - used, &k),
+                                 0);
                 used += k;
         }
         assert_int_equal(used, size);
@@ -213,9 +216,9 @@ static void test_usage_round_trip(void **state)
         size_t size, n;
 
         for (size_t i = 0; i < ELEMENTSOF(in); i++)
-                in[i] = (UsageHistoryRecord) {
-                        .start_us = T0 + (int64_t) i * POLICY_USEC_PER_HOUR * 5,
-                        .duration_us = (int64_t) (i % 5) * POLICY_USEC_PER_HOUR,
+                in[i] = (UsageHistoryRecord){
+                        .start_us = T0 + (int64_t)i * POLICY_USEC_PER_HOUR * 5,
+                        .duration_us = (int64_t)(i % 5) * POLICY_USEC_PER_HOUR,
                         .is_shutdown = i % 9 == 8,
                 };
         assert_int_equal(usage_history_encode(in, ELEMENTSOF(in), &data, &size), 0);
@@ -226,15 +229,15 @@ static void test_usage_round_trip(void **state)
 
 static void test_empty_file(void **state)
 {
-        TbwHistoryRecord *t = (void *) 1;
-        UsageHistoryRecord *u = (void *) 1;
+        TbwHistoryRecord *t = (void *)1;
+        UsageHistoryRecord *u = (void *)1;
         size_t n = 99;
 
         assert_int_equal(tbw_history_decode(NULL, 0, T0, &t, &n), 0);
         assert_null(t);
         assert_int_equal(n, 0);
         n = 99;
-        assert_int_equal(usage_history_decode((const uint8_t *) "", 0, T0, &u, &n), 0);
+        assert_int_equal(usage_history_decode((const uint8_t *)"", 0, T0, &u, &n), 0);
         assert_null(u);
         assert_int_equal(n, 0);
 }
@@ -248,13 +251,14 @@ static void test_too_big(void **state)
         size_t n = 0, size;
 
         assert_non_null(big);
-        assert_int_equal(tbw_history_decode(big, TBW_HISTORY_MAX_FILE_SIZE + 1, T0, &t, &n), HISTORY_ERR_TOO_BIG);
+        assert_int_equal(tbw_history_decode(big, TBW_HISTORY_MAX_FILE_SIZE + 1, T0, &t, &n),
+                         HISTORY_ERR_TOO_BIG);
         assert_int_equal(usage_history_decode(big, USAGE_HISTORY_MAX_FILE_SIZE + 1, T0, &u, &n),
                          HISTORY_ERR_TOO_BIG);
 
         /* Well-formed entries, but more than the max: still too big. */
         for (size_t i = 0; i < ELEMENTSOF(in); i++)
-                in[i] = (TbwHistoryRecord) { .time_us = T0, .size = UINT64_C(1) << 40 };
+                in[i] = (TbwHistoryRecord){.time_us = T0, .size = UINT64_C(1) << 40};
         assert_int_equal(tbw_history_encode(in, ELEMENTSOF(in), &data, &size), 0);
         assert_true(size > TBW_HISTORY_MAX_FILE_SIZE);
         assert_int_equal(tbw_history_decode(data, size, T0, &t, &n), HISTORY_ERR_TOO_BIG);
@@ -273,13 +277,13 @@ static void test_too_big(void **state)
 
 static void test_garbage_and_truncated(void **state)
 {
-        const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
-        const uint8_t wrong_wire_type[] = { 0x0d, 0x01, 0x02, 0x03, 0x04 }; /* field 1 as fixed32 */
-        const uint8_t bad_inner[] = { 0x0a, 0x02, 0x08, 0x80 };             /* varint cut short */
+        const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+        const uint8_t wrong_wire_type[] = {0x0d, 0x01, 0x02, 0x03, 0x04}; /* field 1 as fixed32 */
+        const uint8_t bad_inner[] = {0x0a, 0x02, 0x08, 0x80};             /* varint cut short */
         TbwHistoryRecord in[3] = {
-                { .time_us = T0, .size = 1000 },
-                { .time_us = T0 + DAY, .size = 2000 },
-                { .time_us = T0 + 2 * DAY, .size = 3000 },
+                {.time_us = T0, .size = 1000},
+                {.time_us = T0 + DAY, .size = 2000},
+                {.time_us = T0 + 2 * DAY, .size = 3000},
         };
         _cleanup_free_ uint8_t *data = NULL;
         TbwHistoryRecord *t = NULL;
@@ -288,7 +292,8 @@ static void test_garbage_and_truncated(void **state)
 
         assert_int_equal(tbw_history_decode(garbage, sizeof(garbage), T0, &t, &n), HISTORY_ERR_PARSE);
         assert_int_equal(usage_history_decode(garbage, sizeof(garbage), T0, &u, &n), HISTORY_ERR_PARSE);
-        assert_int_equal(tbw_history_decode(wrong_wire_type, sizeof(wrong_wire_type), T0, &t, &n), HISTORY_ERR_PARSE);
+        assert_int_equal(tbw_history_decode(wrong_wire_type, sizeof(wrong_wire_type), T0, &t, &n),
+                         HISTORY_ERR_PARSE);
         assert_int_equal(tbw_history_decode(bad_inner, sizeof(bad_inner), T0, &t, &n), HISTORY_ERR_PARSE);
 
         /* Every truncation of a valid file that does not end on an entry boundary is refused. */
@@ -306,14 +311,14 @@ static void test_garbage_and_truncated(void **state)
         /* A random byte flipped anywhere never crashes; it parses, or is refused. */
         for (size_t i = 0; i < size; i++)
                 for (unsigned bit = 0; bit < 8; bit++) {
-                        data[i] ^= (uint8_t) (1u << bit);
+                        data[i] ^= (uint8_t)(1u << bit);
                         int r = tbw_history_decode(data, size, T0 + 3 * DAY, &t, &n);
                         assert_true(r == 0 || history_error_is_corruption(r));
                         if (r == 0) {
                                 free(t);
                                 t = NULL;
                         }
-                        data[i] ^= (uint8_t) (1u << bit);
+                        data[i] ^= (uint8_t)(1u << bit);
                 }
         assert_null(u);
 }
@@ -321,10 +326,10 @@ static void test_garbage_and_truncated(void **state)
 static void test_size_mismatch(void **state)
 {
         /* size = 0 written out explicitly: proto3 omits zeros, so the re-encoding is shorter. */
-        const uint8_t explicit_zero[] = { 0x0a, 0x04, 0x08, 0x01, 0x10, 0x00 };
+        const uint8_t explicit_zero[] = {0x0a, 0x04, 0x08, 0x01, 0x10, 0x00};
         /* time 1 as a non-minimal two-byte varint (81 00). */
-        const uint8_t long_varint[] = { 0x0a, 0x05, 0x08, 0x81, 0x00, 0x10, 0x05 };
-        const uint8_t usage_zero_dur[] = { 0x0a, 0x04, 0x08, 0x01, 0x10, 0x00 };
+        const uint8_t long_varint[] = {0x0a, 0x05, 0x08, 0x81, 0x00, 0x10, 0x05};
+        const uint8_t usage_zero_dur[] = {0x0a, 0x04, 0x08, 0x01, 0x10, 0x00};
         TbwHistoryRecord *t = NULL;
         UsageHistoryRecord *u = NULL;
         size_t n = 0;
@@ -341,8 +346,9 @@ static void test_size_mismatch(void **state)
 
 static void test_times(void **state)
 {
-        TbwHistoryRecord tin[2] = { { .time_us = T0, .size = 1 }, { .time_us = T0, .size = 2 } };
-        UsageHistoryRecord uin[2] = { { .start_us = T0, .duration_us = 10 }, { .start_us = T0, .duration_us = 0 } };
+        TbwHistoryRecord tin[2] = {{.time_us = T0, .size = 1}, {.time_us = T0, .size = 2}};
+        UsageHistoryRecord uin[2] = {{.start_us = T0, .duration_us = 10},
+                                     {.start_us = T0, .duration_us = 0}};
         _cleanup_free_ uint8_t *data = NULL;
         TbwHistoryRecord *t = NULL;
         UsageHistoryRecord *u = NULL;
@@ -382,16 +388,16 @@ static void test_times(void **state)
         assert_int_equal(usage_history_decode(data, size, T0 + 10, &u, &n), HISTORY_ERR_DECREASING_TIME);
 
         /* Negative duration; a shutdown marker has none to check. */
-        uin[1] = (UsageHistoryRecord) { .start_us = T0 + 1, .duration_us = -1 };
+        uin[1] = (UsageHistoryRecord){.start_us = T0 + 1, .duration_us = -1};
         free(data);
         assert_int_equal(usage_history_encode(uin, 2, &data, &size), 0);
         assert_int_equal(usage_history_decode(data, size, T0 + 10, &u, &n), HISTORY_ERR_NEGATIVE_DURATION);
         /* A duration that overflows the end: in the future. */
-        uin[1] = (UsageHistoryRecord) { .start_us = T0 + 1, .duration_us = INT64_MAX };
+        uin[1] = (UsageHistoryRecord){.start_us = T0 + 1, .duration_us = INT64_MAX};
         free(data);
         assert_int_equal(usage_history_encode(uin, 2, &data, &size), 0);
         assert_int_equal(usage_history_decode(data, size, T0 + 10, &u, &n), HISTORY_ERR_FUTURE_TIME);
-        uin[1] = (UsageHistoryRecord) { .start_us = T0 + 1, .is_shutdown = true };
+        uin[1] = (UsageHistoryRecord){.start_us = T0 + 1, .is_shutdown = true};
         free(data);
         assert_int_equal(usage_history_encode(uin, 2, &data, &size), 0);
         assert_int_equal(usage_history_decode(data, size, T0 + 10, &u, &n), 0);
@@ -416,13 +422,13 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_kind_strings),      cmocka_unit_test(test_time_conversion),
-                cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_rotation_threshold),
-                cmocka_unit_test(test_tbw_wire_format),   cmocka_unit_test(test_usage_wire_format),
-                cmocka_unit_test(test_max_entry_sizes),   cmocka_unit_test(test_tbw_round_trip),
-                cmocka_unit_test(test_usage_round_trip),  cmocka_unit_test(test_empty_file),
-                cmocka_unit_test(test_too_big),           cmocka_unit_test(test_garbage_and_truncated),
-                cmocka_unit_test(test_size_mismatch),     cmocka_unit_test(test_times),
+                cmocka_unit_test(test_kind_strings),     cmocka_unit_test(test_time_conversion),
+                cmocka_unit_test(test_error_codes),      cmocka_unit_test(test_rotation_threshold),
+                cmocka_unit_test(test_tbw_wire_format),  cmocka_unit_test(test_usage_wire_format),
+                cmocka_unit_test(test_max_entry_sizes),  cmocka_unit_test(test_tbw_round_trip),
+                cmocka_unit_test(test_usage_round_trip), cmocka_unit_test(test_empty_file),
+                cmocka_unit_test(test_too_big),          cmocka_unit_test(test_garbage_and_truncated),
+                cmocka_unit_test(test_size_mismatch),    cmocka_unit_test(test_times),
                 cmocka_unit_test(test_bad_arguments),
         };
 

@@ -42,7 +42,7 @@ typedef struct Fixture {
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
-        (void) remove(p);
+        (void)remove(p);
         return 0;
 }
 
@@ -90,7 +90,7 @@ static void put_bytes(const char *p, const void *data, size_t n)
         int fd = open(p, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
 
         assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, n), (ssize_t) n);
+        assert_int_equal(write(fd, data, n), (ssize_t)n);
         close(fd);
 }
 
@@ -113,7 +113,8 @@ static void assert_tbw_records_equal(const TbwHistoryRecord *a, const TbwHistory
 }
 
 /* Open a handle and load; answers the outcome, entries in *ret (caller frees). */
-static int load_tbw(const char *path, int64_t now, HistoryFile **ret_f, TbwHistoryRecord **ret, size_t *ret_n)
+static int load_tbw(const char *path, int64_t now, HistoryFile **ret_f, TbwHistoryRecord **ret,
+                    size_t *ret_n)
 {
         HistoryFile *f = NULL;
 
@@ -154,7 +155,7 @@ static void test_create_pessimistic_and_reload(void **state)
         assert_false(exists(fx->tmp));
         assert_int_equal(stat(fx->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal((uint64_t) st.st_size, history_file_size(f));
+        assert_int_equal((uint64_t)st.st_size, history_file_size(f));
 
         /* A restart loads exactly that. */
         assert_int_equal(load_tbw(fx->path, T0 + H, &g, &back, &m), HISTORY_FILE_LOADED);
@@ -176,17 +177,17 @@ static void test_append_and_reload(void **state)
 
         assert_int_equal(load_tbw(fx->path, T0, &f, &e, &n), HISTORY_FILE_CREATED);
         for (size_t i = 0; i < ELEMENTSOF(in); i++) {
-                in[i] = (TbwHistoryRecord) { .time_us = T0 + (int64_t) i * H, .size = 1000 * (i + 1) };
+                in[i] = (TbwHistoryRecord){.time_us = T0 + (int64_t)i * H, .size = 1000 * (i + 1)};
                 assert_int_equal(history_file_append_tbw(f, &in[i]), 0);
-                assert_int_equal((uint64_t) file_size(fx->path), history_file_size(f));
+                assert_int_equal((uint64_t)file_size(fx->path), history_file_size(f));
         }
 
         assert_int_equal(load_tbw(fx->path, T0 + D, &g, &back, &m), HISTORY_FILE_LOADED);
         assert_int_equal(m, ELEMENTSOF(in));
         assert_tbw_records_equal(back, in, m);
         /* Appends continue at the end of a loaded file. */
-        assert_int_equal(history_file_append_tbw(g, &(TbwHistoryRecord) { .time_us = T0 + D, .size = 7 }), 0);
-        assert_int_equal((uint64_t) file_size(fx->path), history_file_size(g));
+        assert_int_equal(history_file_append_tbw(g, &(TbwHistoryRecord){.time_us = T0 + D, .size = 7}), 0);
+        assert_int_equal((uint64_t)file_size(fx->path), history_file_size(g));
 }
 
 static void test_zero_byte_file(void **state)
@@ -221,7 +222,7 @@ static void expect_corrupt(Fixture *fx, int want)
         assert_false(history_file_is_persistent(f));
         assert_false(exists(fx->path));
         /* Later writes are skipped and do not bring the file back. */
-        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord) { .time_us = T0 + D, .size = 1 }),
+        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord){.time_us = T0 + D, .size = 1}),
                          HISTORY_FILE_SKIPPED);
         assert_int_equal(history_file_rewrite_tbw(f, NULL, 0), HISTORY_FILE_SKIPPED);
         assert_false(exists(fx->path));
@@ -231,11 +232,11 @@ static void test_corruption(void **state)
 {
         Fixture *fx = *state;
         const uint8_t garbage[] = "this is not a protobuf history file\n";
-        const uint8_t explicit_zero[] = { 0x0a, 0x04, 0x08, 0x01, 0x10, 0x00 };
+        const uint8_t explicit_zero[] = {0x0a, 0x04, 0x08, 0x01, 0x10, 0x00};
         TbwHistoryRecord good[3] = {
-                { .time_us = T0, .size = 1 },
-                { .time_us = T0 + H, .size = 2 },
-                { .time_us = T0 + 2 * H, .size = 3 },
+                {.time_us = T0, .size = 1},
+                {.time_us = T0 + H, .size = 2},
+                {.time_us = T0 + 2 * H, .size = 3},
         };
         _cleanup_free_ uint8_t *big = calloc(1, TBW_HISTORY_MAX_FILE_SIZE + 1);
         _cleanup_free_ uint8_t *data = NULL;
@@ -273,8 +274,8 @@ static void test_usage_corruption(void **state)
         _cleanup_free_ uint8_t *data = NULL;
         TbwHistoryRecord *te = NULL;
         UsageHistoryRecord in[2] = {
-                { .start_us = T0, .duration_us = H },
-                { .start_us = T0 + 2 * H, .duration_us = -5 },
+                {.start_us = T0, .duration_us = H},
+                {.start_us = T0 + 2 * H, .duration_us = -5},
         };
         size_t size, n;
 
@@ -304,7 +305,8 @@ static void test_not_a_file(void **state)
         assert_int_equal(mkdir(fx->path, 0700), 0);
         assert_int_equal(load_tbw(fx->path, T0, &f, &e, &n), -EISDIR);
         assert_false(history_file_is_persistent(f));
-        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord) { .time_us = T0 }), HISTORY_FILE_SKIPPED);
+        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord){.time_us = T0}),
+                         HISTORY_FILE_SKIPPED);
         assert_true(exists(fx->path));
         assert_int_equal(rmdir(fx->path), 0);
 
@@ -333,7 +335,8 @@ static void test_bad_arguments(void **state)
         assert_false(history_file_is_persistent(NULL));
         /* A handle that was never loaded writes nothing. */
         assert_int_equal(history_file_new("/nonexistent/dir/file", HISTORY_KIND_TBW, &f), 0);
-        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord) { .time_us = T0 }), HISTORY_FILE_SKIPPED);
+        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord){.time_us = T0}),
+                         HISTORY_FILE_SKIPPED);
         assert_int_equal(history_file_load_tbw(f, T0, NULL, NULL), -EINVAL);
         {
                 TbwHistoryRecord *e;
@@ -361,17 +364,18 @@ static void test_tbw_rotation(void **state)
         tbw_policy_load(&p, e, n, T0);
         {
                 TbwHistoryRecord live[TBW_LIVE_RECORDS_MAX];
-                assert_int_equal(history_file_rewrite_tbw(f, live, tbw_policy_live_records(&p, T0, live)), 0);
+                assert_int_equal(history_file_rewrite_tbw(f, live, tbw_policy_live_records(&p, T0, live)),
+                                 0);
         }
 
         for (int64_t now = T0 + H; now < T0 + 200 * D; now += 5 * H) {
-                TbwHistoryRecord rec = { .time_us = now, .size = UINT64_C(1000000) + (uint64_t) (now % 977) };
+                TbwHistoryRecord rec = {.time_us = now, .size = UINT64_C(1000000) + (uint64_t)(now % 977)};
                 bool rotate = history_file_needs_rotation(f);
 
                 tbw_policy_record(&p, now, rec.size);
                 assert_int_equal(history_file_record_tbw(f, &p, now, &rec), 0);
                 assert_true(history_file_size(f) <= TBW_HISTORY_MAX_FILE_SIZE);
-                assert_int_equal((uint64_t) file_size(fx->path), history_file_size(f));
+                assert_int_equal((uint64_t)file_size(fx->path), history_file_size(f));
 
                 if (rotate) {
                         /* The file now holds exactly the live records. */
@@ -410,7 +414,8 @@ static void test_usage_rotation(void **state)
 {
         Fixture *fx = *state;
         _cleanup_(history_file_freep) HistoryFile *f = NULL;
-        _cleanup_free_ UsageHistoryRecord *e = NULL, *live = calloc(USAGE_HISTORY_LENGTH, sizeof(UsageHistoryRecord));
+        _cleanup_free_ UsageHistoryRecord *e = NULL,
+                                          *live = calloc(USAGE_HISTORY_LENGTH, sizeof(UsageHistoryRecord));
         _cleanup_free_ UsagePolicy *p = malloc(sizeof(UsagePolicy)), *q = malloc(sizeof(UsagePolicy));
         size_t n;
         unsigned rotations = 0;
@@ -432,7 +437,7 @@ static void test_usage_rotation(void **state)
                 assert_int_equal(usage_policy_on_disabled(p, start + H + start % 1001, &rec), 1);
                 rotate = history_file_needs_rotation(f);
                 assert_int_equal(history_file_record_usage(f, p, now, &rec), 0);
-                assert_int_equal((uint64_t) file_size(fx->path), history_file_size(f));
+                assert_int_equal((uint64_t)file_size(fx->path), history_file_size(f));
                 assert_true(history_file_size(f) <= USAGE_HISTORY_MAX_FILE_SIZE);
                 if (rotate) {
                         _cleanup_(history_file_freep) HistoryFile *g = NULL;
@@ -475,9 +480,9 @@ static void test_leftover_tmp_old_file(void **state)
         size_t n;
 
         for (size_t i = 0; i < 5; i++)
-                old[i] = (TbwHistoryRecord) { .time_us = T0 + (int64_t) i * D, .size = 100 + i };
-        new[0] = (TbwHistoryRecord) { .time_us = T0 + 3 * D, .size = 999 };
-        new[1] = (TbwHistoryRecord) { .time_us = T0 + 4 * D, .size = 104 };
+                old[i] = (TbwHistoryRecord){.time_us = T0 + (int64_t)i * D, .size = 100 + i};
+        new[0] = (TbwHistoryRecord){.time_us = T0 + 3 * D, .size = 999};
+        new[1] = (TbwHistoryRecord){.time_us = T0 + 4 * D, .size = 104};
         put_tbw(fx->path, old, 5);
         put_tbw(fx->tmp, new, 2); /* complete, fsynced, not renamed */
 
@@ -493,7 +498,7 @@ static void test_leftover_partial_tmp(void **state)
         Fixture *fx = *state;
         _cleanup_(history_file_freep) HistoryFile *f = NULL;
         _cleanup_free_ TbwHistoryRecord *e = NULL;
-        TbwHistoryRecord old[2] = { { .time_us = T0, .size = 1 }, { .time_us = T0 + D, .size = 2 } };
+        TbwHistoryRecord old[2] = {{.time_us = T0, .size = 1}, {.time_us = T0 + D, .size = 2}};
         size_t n;
 
         put_tbw(fx->path, old, 2);
@@ -514,9 +519,9 @@ static void test_renamed_new_file(void **state)
         size_t n;
 
         for (size_t i = 0; i < 3; i++)
-                old[i] = (TbwHistoryRecord) { .time_us = T0 + (int64_t) i * D, .size = 10 + i };
-        new[0] = (TbwHistoryRecord) { .time_us = T0 + D, .size = 11 };
-        new[1] = (TbwHistoryRecord) { .time_us = T0 + 2 * D, .size = 12 };
+                old[i] = (TbwHistoryRecord){.time_us = T0 + (int64_t)i * D, .size = 10 + i};
+        new[0] = (TbwHistoryRecord){.time_us = T0 + D, .size = 11};
+        new[1] = (TbwHistoryRecord){.time_us = T0 + 2 * D, .size = 12};
         put_tbw(fx->path, old, 3);
         put_tbw(fx->tmp, new, 2);
         assert_int_equal(rename(fx->tmp, fx->path), 0);
@@ -532,7 +537,7 @@ static void test_tmp_without_file(void **state)
         Fixture *fx = *state;
         _cleanup_(history_file_freep) HistoryFile *f = NULL;
         _cleanup_free_ TbwHistoryRecord *e = NULL;
-        TbwHistoryRecord new[1] = { { .time_us = T0, .size = 5 } };
+        TbwHistoryRecord new[1] = {{.time_us = T0, .size = 5}};
         size_t n;
 
         put_tbw(fx->tmp, new, 1);
@@ -550,13 +555,13 @@ static void test_tmp_without_file(void **state)
 static void test_sigkill_random_points(void **state)
 {
         Fixture *fx = *state;
-        unsigned seed = (unsigned) getpid();
+        unsigned seed = (unsigned)getpid();
         int64_t newest = INT64_MIN;
 
         for (int round = 0; round < 30; round++) {
                 _cleanup_(history_file_freep) HistoryFile *g = NULL;
                 _cleanup_free_ TbwHistoryRecord *back = NULL;
-                struct timespec delay = { 0, (long) (rand_r(&seed) % 3000) * 1000 };
+                struct timespec delay = {0, (long)(rand_r(&seed) % 3000) * 1000};
                 TbwPolicy q;
                 int status, ready[2];
                 size_t m;
@@ -572,7 +577,7 @@ static void test_sigkill_random_points(void **state)
                         TbwHistoryRecord *e = NULL;
                         TbwPolicy p;
                         size_t n;
-                        int64_t now = T0 + (int64_t) round * KILL_ROUND_SPAN;
+                        int64_t now = T0 + (int64_t)round * KILL_ROUND_SPAN;
 
                         if (history_file_new(fx->path, HISTORY_KIND_TBW, &f) < 0)
                                 _exit(2);
@@ -581,13 +586,14 @@ static void test_sigkill_random_points(void **state)
                         tbw_policy_init(&p, TARGET);
                         if (tbw_policy_load(&p, e, n, now) == 1) {
                                 TbwHistoryRecord live[TBW_LIVE_RECORDS_MAX];
-                                if (history_file_rewrite_tbw(f, live, tbw_policy_live_records(&p, now, live)) != 0)
+                                if (history_file_rewrite_tbw(f, live,
+                                                             tbw_policy_live_records(&p, now, live)) != 0)
                                         _exit(4);
                         }
                         free(e);
                         close(ready[0]);
                         for (bool first = true;; first = false) {
-                                TbwHistoryRecord rec = { .time_us = now += 3 * H, .size = 4096 };
+                                TbwHistoryRecord rec = {.time_us = now += 3 * H, .size = 4096};
                                 tbw_policy_record(&p, now, rec.size);
                                 if (history_file_record_tbw(f, &p, now, &rec) != 0)
                                         _exit(5);
@@ -605,8 +611,9 @@ static void test_sigkill_random_points(void **state)
                 /* Killed by us, not an early exit of its own. */
                 assert_true(WIFSIGNALED(status));
 
-                assert_int_equal(load_tbw(fx->path, T0 + (int64_t) (round + 1) * KILL_ROUND_SPAN, &g, &back, &m),
-                                 HISTORY_FILE_LOADED);
+                assert_int_equal(
+                        load_tbw(fx->path, T0 + (int64_t)(round + 1) * KILL_ROUND_SPAN, &g, &back, &m),
+                        HISTORY_FILE_LOADED);
                 assert_false(exists(fx->tmp));
                 assert_true(m > 0);
                 for (size_t i = 0; i < m; i++) {
@@ -615,7 +622,8 @@ static void test_sigkill_random_points(void **state)
                         assert_true(sz % 4096 == 0 || (sz >= TARGET && (sz - TARGET) % 4096 == 0));
                 }
                 tbw_policy_init(&q, TARGET);
-                assert_int_equal(tbw_policy_load(&q, back, m, T0 + (int64_t) (round + 1) * KILL_ROUND_SPAN), 0);
+                assert_int_equal(tbw_policy_load(&q, back, m, T0 + (int64_t)(round + 1) * KILL_ROUND_SPAN),
+                                 0);
                 {
                         int64_t s = q.ring[(q.head + q.n - 1) % TBW_HISTORY_LENGTH].start_us;
                         /* Each round's first record opened a bucket 1000 days after the last. */
@@ -654,7 +662,7 @@ static void test_rotate_failure_tmp_blocked(void **state)
         assert_int_equal(mkdir(fx->tmp, 0700), 0);
         /* Append until a rotation is due and fails. */
         while (r == 0) {
-                TbwHistoryRecord rec = { .time_us = now += H, .size = 1 };
+                TbwHistoryRecord rec = {.time_us = now += H, .size = 1};
                 tbw_policy_record(&p, now, rec.size);
                 r = history_file_record_tbw(f, &p, now, &rec);
         }
@@ -664,8 +672,9 @@ static void test_rotate_failure_tmp_blocked(void **state)
         assert_true(exists(fx->tmp)); /* not ours to remove */
         /* Memory-only from now on: the policy still works, nothing is written. */
         tbw_policy_record(&p, now + H, 1);
-        assert_int_equal(history_file_record_tbw(f, &p, now + H, &(TbwHistoryRecord) { .time_us = now + H, .size = 1 }),
-                         HISTORY_FILE_SKIPPED);
+        assert_int_equal(
+                history_file_record_tbw(f, &p, now + H, &(TbwHistoryRecord){.time_us = now + H, .size = 1}),
+                HISTORY_FILE_SKIPPED);
         assert_false(exists(fx->path));
 }
 
@@ -704,17 +713,17 @@ static void test_append_failure(void **state)
         f = loaded_with_entries(fx, &p, T0);
         assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
         lim = old;
-        lim.rlim_cur = (rlim_t) history_file_size(f);
+        lim.rlim_cur = (rlim_t)history_file_size(f);
         signal(SIGXFSZ, SIG_IGN);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-        r = history_file_append_tbw(f, &(TbwHistoryRecord) { .time_us = T0 + H, .size = 1 });
+        r = history_file_append_tbw(f, &(TbwHistoryRecord){.time_us = T0 + H, .size = 1});
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         signal(SIGXFSZ, SIG_DFL);
 
         assert_int_equal(r, -EFBIG);
         assert_false(history_file_is_persistent(f));
         assert_false(exists(fx->path));
-        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord) { .time_us = T0 + 2 * H, .size = 1 }),
+        assert_int_equal(history_file_append_tbw(f, &(TbwHistoryRecord){.time_us = T0 + 2 * H, .size = 1}),
                          HISTORY_FILE_SKIPPED);
 }
 
@@ -764,7 +773,7 @@ static void test_full_tmpfs(void **state)
                 /* The file's first page still has room: appends succeed until the rotation
                  * needs new blocks for the .tmp, which fails with ENOSPC. */
                 while (r == 0) {
-                        TbwHistoryRecord rec = { .time_us = now += H, .size = 1 };
+                        TbwHistoryRecord rec = {.time_us = now += H, .size = 1};
                         tbw_policy_record(&p, now, rec.size);
                         r = history_file_record_tbw(f, &p, now, &rec);
                 }

@@ -12,7 +12,7 @@
 static void test_threshold(void **state)
 {
         const uint64_t guest = 4 * GIB;
-        const int64_t need = (int64_t) (2 * GIB + guest);
+        const int64_t need = (int64_t)(2 * GIB + guest);
 
         assert_int_equal(LOW_DISK_MIN_FREE_BYTES, 2 * GIB);
         assert_int_equal(low_disk_policy_required_bytes(guest), 6 * GIB);
@@ -25,8 +25,8 @@ static void test_threshold(void **state)
 
 static void test_no_guest_memory(void **state)
 {
-        assert_true(low_disk_policy_can_enable((int64_t) (2 * GIB), 0));
-        assert_false(low_disk_policy_can_enable((int64_t) (2 * GIB) - 1, 0));
+        assert_true(low_disk_policy_can_enable((int64_t)(2 * GIB), 0));
+        assert_false(low_disk_policy_can_enable((int64_t)(2 * GIB) - 1, 0));
 }
 
 static void test_errors_deny(void **state)
@@ -43,8 +43,8 @@ static void test_saturation(void **state)
         assert_int_equal(low_disk_policy_required_bytes(UINT64_MAX), UINT64_MAX);
         assert_int_equal(low_disk_policy_required_bytes(UINT64_MAX - 2 * GIB), UINT64_MAX);
         assert_false(low_disk_policy_can_enable(INT64_MAX, UINT64_MAX));
-        assert_false(low_disk_policy_can_enable(INT64_MAX, (uint64_t) INT64_MAX));
-        assert_true(low_disk_policy_can_enable(INT64_MAX, (uint64_t) INT64_MAX - 2 * GIB));
+        assert_false(low_disk_policy_can_enable(INT64_MAX, (uint64_t)INT64_MAX));
+        assert_true(low_disk_policy_can_enable(INT64_MAX, (uint64_t)INT64_MAX - 2 * GIB));
 }
 
 int main(void)

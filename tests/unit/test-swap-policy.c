@@ -42,7 +42,8 @@ static void test_messages(void **state)
         assert_null(swap_policy_result_to_message(_SWAP_POLICY_RESULT_MAX));
         assert_string_equal(swap_policy_result_to_message(SWAP_POLICY_COOL_DOWN),
                             "Requires cooling down period after last vmm-swap out");
-        assert_string_equal(swap_policy_result_to_message(SWAP_POLICY_USAGE_PREDICTION), "Predicted disable soon");
+        assert_string_equal(swap_policy_result_to_message(SWAP_POLICY_USAGE_PREDICTION),
+                            "Predicted disable soon");
         assert_string_equal(swap_policy_result_to_message(SWAP_POLICY_EXCEEDED_TBW_LIMIT),
                             "TBW (total bytes written) reached target");
         assert_string_equal(swap_policy_result_to_message(SWAP_POLICY_LOW_DISK), "Low disk mode");
@@ -50,7 +51,7 @@ static void test_messages(void **state)
 
 static SwapPolicyInput fresh(void)
 {
-        return (SwapPolicyInput) {
+        return (SwapPolicyInput){
                 .now_us = T0,
                 .predicted_duration_us = 3 * POLICY_USEC_PER_DAY,
                 .duration_target_us = tbw_duration_target_us(UINT64_C(550000000)),

@@ -46,11 +46,11 @@ static void test_duration_target(void **state)
 {
         /* 1 GiB / 550 MB per day = 1.952 days (the reference's "about 1.95 days"). */
         int64_t d = tbw_duration_target_us(UINT64_C(550000000));
-        assert_int_equal(d, (int64_t) ((unsigned __int128) (UINT64_C(1) << 30) * (uint64_t) DAY / 550000000));
+        assert_int_equal(d, (int64_t)((unsigned __int128)(UINT64_C(1) << 30) * (uint64_t)DAY / 550000000));
         assert_true(d > 195 * DAY / 100 && d < 196 * DAY / 100);
         /* 2 GB/day: 0.537 days. */
         assert_int_equal(tbw_duration_target_us(UINT64_C(2000000000)),
-                         (int64_t) ((unsigned __int128) (UINT64_C(1) << 30) * (uint64_t) DAY / 2000000000));
+                         (int64_t)((unsigned __int128)(UINT64_C(1) << 30) * (uint64_t)DAY / 2000000000));
         /* Capped at 28 days; a zero target means 28 days. */
         assert_int_equal(tbw_duration_target_us(0), 28 * DAY);
         assert_int_equal(tbw_duration_target_us(1), 28 * DAY);
@@ -114,7 +114,7 @@ static void test_buckets(void **state)
         /* The ring keeps the 28 newest buckets. */
         tbw_policy_init(&p, 100);
         for (int i = 0; i < 40; i++)
-                tbw_policy_record(&p, T0 + i * DAY, (uint64_t) i);
+                tbw_policy_record(&p, T0 + i * DAY, (uint64_t)i);
         assert_int_equal(p.n, TBW_HISTORY_LENGTH);
         assert_int_equal(tbw_policy_live_records(&p, T0 + 39 * DAY, live), 28);
         assert_int_equal(live[0].time_us, T0 + 12 * DAY);
@@ -236,12 +236,12 @@ static void test_pessimistic(void **state)
 static void test_load(void **state)
 {
         TbwHistoryRecord in[] = {
-                { .time_us = T0, .size = 100 },
-                { .time_us = T0 + HOUR, .size = 50 }, /* same bucket */
-                { .time_us = T0 + 2 * DAY, .reported_fence = true },
-                { .time_us = T0 + 3 * DAY, .size = 10 },
+                {.time_us = T0, .size = 100},
+                {.time_us = T0 + HOUR, .size = 50}, /* same bucket */
+                {.time_us = T0 + 2 * DAY, .reported_fence = true},
+                {.time_us = T0 + 3 * DAY, .size = 10},
         };
-        TbwHistoryRecord fence_only[] = { { .time_us = T0, .reported_fence = true } };
+        TbwHistoryRecord fence_only[] = {{.time_us = T0, .reported_fence = true}};
         TbwHistoryRecord live[TBW_LIVE_RECORDS_MAX];
         TbwPolicy p;
         size_t n;
@@ -333,8 +333,8 @@ static void model_record(Model *m, int64_t t, uint64_t b)
 
 static bool model_can(const Model *m, int64_t now, uint64_t ret_used[3])
 {
-        const int64_t days[3] = { 28, 7, 1 };
-        const uint64_t factor[3] = { 1, 2, 4 };
+        const int64_t days[3] = {28, 7, 1};
+        const uint64_t factor[3] = {1, 2, 4};
         bool ok = true;
 
         for (int w = 0; w < 3; w++) {
@@ -343,7 +343,7 @@ static bool model_can(const Model *m, int64_t now, uint64_t ret_used[3])
                         if (now - m->start[i] < days[w] * DAY)
                                 sum += m->bytes[i];
                 ret_used[w] = sum;
-                if (sum >= m->target * (uint64_t) days[w] * factor[w])
+                if (sum >= m->target * (uint64_t)days[w] * factor[w])
                         ok = false;
         }
         return ok;
@@ -369,7 +369,7 @@ static unsigned run_sim(uint64_t seed, int pattern)
         tbw_policy_init(&p, T);
 
         for (int64_t h = 0; h < 60 * 24; h++) {
-                int64_t now = T0 + h * HOUR + (int64_t) (lcg(&seed) % (uint64_t) HOUR);
+                int64_t now = T0 + h * HOUR + (int64_t)(lcg(&seed) % (uint64_t)HOUR);
                 uint64_t mu[3];
                 TbwBudget b;
                 bool can = tbw_policy_can_swap_out(&p, now);
@@ -418,7 +418,7 @@ static void test_sixty_days(void **state)
 {
         for (int pattern = 0; pattern < 4; pattern++)
                 for (uint64_t seed = 1; seed <= 5; seed++) {
-                        unsigned allowed = run_sim(seed * 7919 + (uint64_t) pattern, pattern);
+                        unsigned allowed = run_sim(seed * 7919 + (uint64_t)pattern, pattern);
                         /* Allowed some of the time, refused some of the time. */
                         assert_true(allowed > 0);
                         assert_true(allowed < 60 * 24);
@@ -460,7 +460,7 @@ static void test_rotation_round_trip(void **state)
 
         tbw_policy_init(&p, 100);
         for (int i = 0; i < 45; i++)
-                tbw_policy_record(&p, T0 + i * DAY + (i % 5) * HOUR, (uint64_t) (10 + i));
+                tbw_policy_record(&p, T0 + i * DAY + (i % 5) * HOUR, (uint64_t)(10 + i));
         p.has_reported_fence = true;
         p.reported_fence_us = T0 + 30 * DAY + 1;
 
@@ -482,13 +482,20 @@ static void test_rotation_round_trip(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_target),          cmocka_unit_test(test_duration_target),
-                cmocka_unit_test(test_window_strings),  cmocka_unit_test(test_empty_allows),
-                cmocka_unit_test(test_buckets),         cmocka_unit_test(test_window_1_day),
-                cmocka_unit_test(test_window_7_days),   cmocka_unit_test(test_window_28_days),
-                cmocka_unit_test(test_pessimistic),     cmocka_unit_test(test_load),
-                cmocka_unit_test(test_fence_order),     cmocka_unit_test(test_sixty_days),
-                cmocka_unit_test(test_sixty_days_budget_holds), cmocka_unit_test(test_rotation_round_trip),
+                cmocka_unit_test(test_target),
+                cmocka_unit_test(test_duration_target),
+                cmocka_unit_test(test_window_strings),
+                cmocka_unit_test(test_empty_allows),
+                cmocka_unit_test(test_buckets),
+                cmocka_unit_test(test_window_1_day),
+                cmocka_unit_test(test_window_7_days),
+                cmocka_unit_test(test_window_28_days),
+                cmocka_unit_test(test_pessimistic),
+                cmocka_unit_test(test_load),
+                cmocka_unit_test(test_fence_order),
+                cmocka_unit_test(test_sixty_days),
+                cmocka_unit_test(test_sixty_days_budget_holds),
+                cmocka_unit_test(test_rotation_round_trip),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,9 +137,9 @@ static void test_four_weeks_and_more(void **state)
         UsagePolicy *p = *state;
         const int64_t now = T0 + 5 * W + 10 * H;
 
-        period(p, T0, 2 * H);               /* ended 5 weeks ago: ignored */
-        period(p, T0 + 8 * H, 3 * W);       /* 2W-2H after now-4W, then W-2H: 3W-4H */
-        period(p, T0 + 4 * W + 9 * H, 3 * H); /* 2 h after now-1W */
+        period(p, T0, 2 * H);                           /* ended 5 weeks ago: ignored */
+        period(p, T0 + 8 * H, 3 * W);                   /* 2W-2H after now-4W, then W-2H: 3W-4H */
+        period(p, T0 + 4 * W + 9 * H, 3 * H);           /* 2 h after now-1W */
         usage_policy_on_enabled(p, T0 + 5 * W + 9 * H); /* open, spans nothing */
         assert_int_equal(usage_policy_predict_duration(p, now), (3 * W - 2 * H) / 4);
 }
@@ -211,7 +211,7 @@ static void test_merge_pessimistic(void **state)
 static void test_enable_disable_edges(void **state)
 {
         UsagePolicy *p = *state;
-        UsageHistoryRecord rec = { .start_us = 42 };
+        UsageHistoryRecord rec = {.start_us = 42};
 
         /* Disable without enable. */
         assert_int_equal(usage_policy_on_disabled(p, T0, &rec), 0);
@@ -246,12 +246,12 @@ static void test_load_and_live_records(void **state)
         UsagePolicy *p = *state;
         const int64_t now = T0 + 5 * W;
         const UsageHistoryRecord in[] = {
-                { .start_us = T0, .duration_us = H },                   /* ended long ago */
-                { .start_us = now - 4 * W - H, .duration_us = H },      /* ended exactly 4 weeks ago */
-                { .start_us = now - 4 * W - H, .duration_us = H + 1 },  /* 1 µs later: kept */
-                { .start_us = now - 3 * W, .is_shutdown = true },       /* ignored */
-                { .start_us = now - 2 * W, .duration_us = 2 * H },
-                { .start_us = now - W + 3 * H, .duration_us = 5 * H },
+                {.start_us = T0, .duration_us = H},                  /* ended long ago */
+                {.start_us = now - 4 * W - H, .duration_us = H},     /* ended exactly 4 weeks ago */
+                {.start_us = now - 4 * W - H, .duration_us = H + 1}, /* 1 µs later: kept */
+                {.start_us = now - 3 * W, .is_shutdown = true},      /* ignored */
+                {.start_us = now - 2 * W, .duration_us = 2 * H},
+                {.start_us = now - W + 3 * H, .duration_us = 5 * H},
         };
         _cleanup_free_ UsageHistoryRecord *out = calloc(USAGE_HISTORY_LENGTH, sizeof(UsageHistoryRecord));
         size_t n;
