@@ -19,13 +19,13 @@ typedef struct Embedded {
         VmmProcess *proc;
         VmmctlClient *client;
         struct event *read_ev, *write_ev, *timeout_ev;
-        uint64_t timer_at;       /* when timeout_ev fires, 0 = not armed */
+        uint64_t timer_at; /* when timeout_ev fires, 0 = not armed */
         StopLadderConfig stop;
         bool ready_reported;
-        bool conn_closed;        /* the control connection reached EOF */
-        bool gone;               /* the VMM process exited (and was reaped) */
+        bool conn_closed; /* the control connection reached EOF */
+        bool gone;        /* the VMM process exited (and was reaped) */
         BackendExit exit;
-        unsigned busy;           /* nesting of entry points that may run user callbacks */
+        unsigned busy; /* nesting of entry points that may run user callbacks */
         bool free_requested;
 } Embedded;
 
@@ -69,7 +69,8 @@ static void arm_timeout(Embedded *e, uint64_t deadline)
         if (deadline == 0 || (e->timer_at != 0 && e->timer_at <= deadline))
                 return;
         uint64_t now = now_usec(), delta = deadline > now ? deadline - now : 0;
-        struct timeval tv = { .tv_sec = (time_t)(delta / USEC_PER_SEC), .tv_usec = (suseconds_t)(delta % USEC_PER_SEC) };
+        struct timeval tv = {.tv_sec = (time_t)(delta / USEC_PER_SEC),
+                             .tv_usec = (suseconds_t)(delta % USEC_PER_SEC)};
         e->timer_at = deadline;
         evtimer_add(e->timeout_ev, &tv);
 }
@@ -204,7 +205,7 @@ static int send_request(Embedded *e, const VmmctlRequest *req, uint64_t timeout_
         Call *call = malloc(sizeof(*call));
         if (!call)
                 return -ENOMEM;
-        *call = (Call){ .e = e, .kind = kind, .cb = cb, .userdata = userdata };
+        *call = (Call){.e = e, .kind = kind, .cb = cb, .userdata = userdata};
         deadline = now_usec() + timeout_usec;
         int r = vmmctl_client_send(e->client, req, deadline, response_cb, call, &id);
         if (r < 0) {
@@ -249,10 +250,10 @@ static void proc_exit_cb(VmmProcess *p, const VmmExit *x, void *userdata)
 static void proc_control_stop_cb(VmmProcess *p, void *userdata)
 {
         Embedded *e = userdata;
-        VmmctlRequest req = { .op = VMMCTL_OP_STOP };
+        VmmctlRequest req = {.op = VMMCTL_OP_STOP};
 
-        int r = send_request(e, &req, e->stop.control_timeout_usec ?: BACKEND_DEFAULT_CALL_TIMEOUT_USEC, CALL_STOP,
-                             NULL, NULL);
+        int r = send_request(e, &req, e->stop.control_timeout_usec ?: BACKEND_DEFAULT_CALL_TIMEOUT_USEC,
+                             CALL_STOP, NULL, NULL);
         if (r < 0)
                 vmm_process_control_stop_result(p, r); /* SIGTERM now */
 }
@@ -317,7 +318,8 @@ static int embedded_start(struct event_base *base, const BackendStartConfig *c, 
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
-        e->base = (Backend){ .ops = &backend_embedded_ops, .base = base, .callbacks = *cb, .userdata = userdata };
+        e->base = (Backend){
+                .ops = &backend_embedded_ops, .base = base, .callbacks = *cb, .userdata = userdata};
         e->stop = c->stop;
         if (e->stop.kill_timeout_usec == 0)
                 stop_ladder_config_default(&e->stop);
@@ -366,9 +368,11 @@ static int embedded_start(struct event_base *base, const BackendStartConfig *c, 
          * control socket. Subscribe first, so that no event is missed; the status answer is the
          * VMM's "ready" (VmStartedSignal). */
         uint64_t startup = c->startup_timeout_usec ?: BACKEND_DEFAULT_STARTUP_TIMEOUT_USEC;
-        r = send_request(e, &(VmmctlRequest){ .op = VMMCTL_OP_SUBSCRIBE }, startup, CALL_SUBSCRIBE, NULL, NULL);
+        r = send_request(e, &(VmmctlRequest){.op = VMMCTL_OP_SUBSCRIBE}, startup, CALL_SUBSCRIBE, NULL,
+                         NULL);
         if (r >= 0)
-                r = send_request(e, &(VmmctlRequest){ .op = VMMCTL_OP_STATUS }, startup, CALL_READY, NULL, NULL);
+                r = send_request(e, &(VmmctlRequest){.op = VMMCTL_OP_STATUS}, startup, CALL_READY, NULL,
+                                 NULL);
         if (r < 0)
                 goto fail;
 

@@ -87,7 +87,8 @@ bool backend_supports(const Backend *b, VmmctlOp op)
         return b && b->ops->call && (!b->ops->supports || b->ops->supports(b, op));
 }
 
-int backend_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata)
+int backend_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb,
+                 void *userdata)
 {
         if (!b || !req || req->op < 0 || req->op >= _VMMCTL_OP_MAX)
                 return -EINVAL;
@@ -97,9 +98,10 @@ int backend_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, Ba
         return b->ops->call(b, req, timeout_usec ?: BACKEND_DEFAULT_CALL_TIMEOUT_USEC, cb, userdata);
 }
 
-static int simple_call(Backend *b, VmmctlOp op, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata)
+static int simple_call(Backend *b, VmmctlOp op, uint64_t timeout_usec, BackendReplyHandler cb,
+                       void *userdata)
 {
-        VmmctlRequest req = { .op = op };
+        VmmctlRequest req = {.op = op};
         return backend_call(b, &req, timeout_usec, cb, userdata);
 }
 
@@ -123,10 +125,10 @@ int backend_vcpu_threads(Backend *b, uint64_t timeout_usec, BackendReplyHandler 
         return simple_call(b, VMMCTL_OP_VCPU_THREADS, timeout_usec, cb, userdata);
 }
 
-int backend_balloon_set(Backend *b, uint64_t num_bytes, bool wait, uint32_t wait_timeout_ms, uint64_t timeout_usec,
-                        BackendReplyHandler cb, void *userdata)
+int backend_balloon_set(Backend *b, uint64_t num_bytes, bool wait, uint32_t wait_timeout_ms,
+                        uint64_t timeout_usec, BackendReplyHandler cb, void *userdata)
 {
-        VmmctlRequest req = { .op = VMMCTL_OP_BALLOON_SET };
+        VmmctlRequest req = {.op = VMMCTL_OP_BALLOON_SET};
         req.balloon_set.num_bytes = num_bytes;
         req.balloon_set.wait = wait;
         req.balloon_set.timeout_ms = wait_timeout_ms;
@@ -135,9 +137,9 @@ int backend_balloon_set(Backend *b, uint64_t num_bytes, bool wait, uint32_t wait
 
 int backend_balloon_stats(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata)
 {
-        VmmctlRequest req = { .op = VMMCTL_OP_BALLOON_STATS };
-        req.balloon_stats.timeout_ms = (uint32_t)MIN((timeout_usec ?: BACKEND_DEFAULT_CALL_TIMEOUT_USEC) / 1000,
-                                                     (uint64_t)UINT32_MAX);
+        VmmctlRequest req = {.op = VMMCTL_OP_BALLOON_STATS};
+        req.balloon_stats.timeout_ms = (uint32_t)MIN(
+                (timeout_usec ?: BACKEND_DEFAULT_CALL_TIMEOUT_USEC) / 1000, (uint64_t)UINT32_MAX);
         return backend_call(b, &req, timeout_usec, cb, userdata);
 }
 
@@ -159,7 +161,7 @@ int backend_swap_out(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, 
 int backend_swap_disable(Backend *b, bool slow_file_cleanup, uint64_t timeout_usec, BackendReplyHandler cb,
                          void *userdata)
 {
-        VmmctlRequest req = { .op = VMMCTL_OP_SWAP_DISABLE };
+        VmmctlRequest req = {.op = VMMCTL_OP_SWAP_DISABLE};
         req.swap_disable.slow_file_cleanup = slow_file_cleanup;
         return backend_call(b, &req, timeout_usec, cb, userdata);
 }

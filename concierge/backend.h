@@ -39,9 +39,9 @@ typedef struct BackendOps BackendOps;
 #define BACKEND_DEFAULT_CALL_TIMEOUT_USEC (UINT64_C(5) * UINT64_C(1000000))
 
 typedef struct BackendStartConfig {
-        const char *vmm_path;           /* the VMM executable (NULL: the backend's default) */
-        const char *runtime_dir;        /* the VM's private dir is created in here */
-        const char *dir_prefix;         /* its name prefix (NULL: "vm.") */
+        const char *vmm_path;    /* the VMM executable (NULL: the backend's default) */
+        const char *runtime_dir; /* the VM's private dir is created in here */
+        const char *dir_prefix;  /* its name prefix (NULL: "vm.") */
         uint64_t mem_mib;
         unsigned cpus;
         int kernel_fd;                  /* borrowed; the VMM gets a copy */
@@ -57,10 +57,10 @@ typedef struct BackendStartConfig {
 
 typedef struct BackendExit {
         pid_t pid;
-        int code;                       /* siginfo si_code: CLD_EXITED, CLD_KILLED, CLD_DUMPED */
-        int status;                     /* exit status or signal */
-        StopLadderRung rung;            /* how far a stop got (STOP_LADDER_IDLE: it exited on its own) */
-        bool have_vmm_reason;           /* the VMM sent a vm-exited event before going */
+        int code;             /* siginfo si_code: CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+        int status;           /* exit status or signal */
+        StopLadderRung rung;  /* how far a stop got (STOP_LADDER_IDLE: it exited on its own) */
+        bool have_vmm_reason; /* the VMM sent a vm-exited event before going */
         VmmctlExitReason vmm_reason;
         int guest_code;
 } BackendExit;
@@ -142,13 +142,14 @@ int backend_kill(Backend *b, int sig);
 /* timeout_usec 0: BACKEND_DEFAULT_CALL_TIMEOUT_USEC. cb may be NULL (fire and forget). Returns 0
  * (cb will run exactly once, never before this returns), or an error (cb never runs): -EOPNOTSUPP,
  * -ENOTCONN (the VMM is gone), -EINVAL, -ENOMEM. */
-int backend_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
+int backend_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb,
+                 void *userdata);
 int backend_status(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_pause(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_resume(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_vcpu_threads(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
-int backend_balloon_set(Backend *b, uint64_t num_bytes, bool wait, uint32_t wait_timeout_ms, uint64_t timeout_usec,
-                        BackendReplyHandler cb, void *userdata);
+int backend_balloon_set(Backend *b, uint64_t num_bytes, bool wait, uint32_t wait_timeout_ms,
+                        uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_balloon_stats(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_swap_enable(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);
 int backend_swap_trim(Backend *b, uint64_t timeout_usec, BackendReplyHandler cb, void *userdata);

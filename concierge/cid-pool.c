@@ -8,13 +8,13 @@ int cid_pool_init(CidPool *p, uint32_t first, uint32_t last)
 {
         if (!p || first < CID_POOL_FIRST || last > CID_POOL_LAST || first > last)
                 return -EINVAL;
-        *p = (CidPool){ .next = first, .last = last };
+        *p = (CidPool){.next = first, .last = last};
         return 0;
 }
 
 void cid_pool_init_default(CidPool *p)
 {
-        *p = (CidPool){ .next = CID_POOL_FIRST, .last = CID_POOL_LAST };
+        *p = (CidPool){.next = CID_POOL_FIRST, .last = CID_POOL_LAST};
 }
 
 int cid_pool_allocate(CidPool *p, uint32_t *ret_cid)

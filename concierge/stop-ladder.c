@@ -7,9 +7,9 @@
 #include "vmm_backend/macro.h"
 
 static const char *const rung_table[_STOP_LADDER_RUNG_MAX] = {
-        [STOP_LADDER_IDLE] = "idle",       [STOP_LADDER_CONTROL] = "control-stop",
-        [STOP_LADDER_TERM] = "sigterm",    [STOP_LADDER_KILL] = "sigkill",
-        [STOP_LADDER_EXITED] = "exited",   [STOP_LADDER_GAVE_UP] = "gave-up",
+        [STOP_LADDER_IDLE] = "idle",     [STOP_LADDER_CONTROL] = "control-stop",
+        [STOP_LADDER_TERM] = "sigterm",  [STOP_LADDER_KILL] = "sigkill",
+        [STOP_LADDER_EXITED] = "exited", [STOP_LADDER_GAVE_UP] = "gave-up",
 };
 
 const char *stop_ladder_rung_to_string(StopLadderRung r)
@@ -42,7 +42,7 @@ int stop_ladder_init(StopLadder *l, const StopLadderConfig *config)
 {
         if (!l || !config || config->kill_timeout_usec == 0)
                 return -EINVAL;
-        *l = (StopLadder){ .config = *config, .rung = STOP_LADDER_IDLE };
+        *l = (StopLadder){.config = *config, .rung = STOP_LADDER_IDLE};
         return 0;
 }
 
@@ -104,7 +104,7 @@ int stop_ladder_control_result(StopLadder *l, int error, uint64_t now, StopLadde
 {
         if (!l || !ret || error > 0)
                 return -EINVAL;
-        *ret = (StopLadderAction){ .timer_at = l->deadline };
+        *ret = (StopLadderAction){.timer_at = l->deadline};
         if (l->rung != STOP_LADDER_CONTROL)
                 return 0;
         if (error == 0) {
@@ -119,7 +119,7 @@ int stop_ladder_timer(StopLadder *l, uint64_t now, StopLadderAction *ret)
 {
         if (!l || !ret)
                 return -EINVAL;
-        *ret = (StopLadderAction){ .timer_at = l->deadline };
+        *ret = (StopLadderAction){.timer_at = l->deadline};
         switch (l->rung) {
         case STOP_LADDER_CONTROL:
         case STOP_LADDER_TERM:
@@ -143,7 +143,7 @@ int stop_ladder_exited(StopLadder *l, StopLadderAction *ret)
                 return -EINVAL;
         l->rung = STOP_LADDER_EXITED;
         l->deadline = 0;
-        *ret = (StopLadderAction){ .done = true, .result = 0 };
+        *ret = (StopLadderAction){.done = true, .result = 0};
         return 0;
 }
 

@@ -14,12 +14,12 @@
 #define STOP_LADDER_DEFAULT_TIMEOUT_USEC (UINT64_C(10) * UINT64_C(1000000))
 
 typedef enum StopLadderRung {
-        STOP_LADDER_IDLE,        /* not started */
-        STOP_LADDER_CONTROL,     /* control stop sent (or being sent), waiting for the exit */
-        STOP_LADDER_TERM,        /* SIGTERM sent, waiting */
-        STOP_LADDER_KILL,        /* SIGKILL sent, waiting */
-        STOP_LADDER_EXITED,      /* done: the process exited */
-        STOP_LADDER_GAVE_UP,     /* done: still alive after the SIGKILL wait */
+        STOP_LADDER_IDLE,    /* not started */
+        STOP_LADDER_CONTROL, /* control stop sent (or being sent), waiting for the exit */
+        STOP_LADDER_TERM,    /* SIGTERM sent, waiting */
+        STOP_LADDER_KILL,    /* SIGKILL sent, waiting */
+        STOP_LADDER_EXITED,  /* done: the process exited */
+        STOP_LADDER_GAVE_UP, /* done: still alive after the SIGKILL wait */
         _STOP_LADDER_RUNG_MAX,
         _STOP_LADDER_RUNG_INVALID = -EINVAL,
 } StopLadderRung;

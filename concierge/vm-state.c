@@ -4,10 +4,14 @@
 #include "vmm_backend/macro.h"
 
 static const char *const state_table[_VM_STATE_MAX] = {
-        [VM_STATE_NEW] = "new",           [VM_STATE_STARTING] = "starting",
-        [VM_STATE_RUNNING] = "running",   [VM_STATE_SUSPENDING] = "suspending",
-        [VM_STATE_SUSPENDED] = "suspended", [VM_STATE_RESUMING] = "resuming",
-        [VM_STATE_STOPPING] = "stopping", [VM_STATE_STOPPED] = "stopped",
+        [VM_STATE_NEW] = "new",
+        [VM_STATE_STARTING] = "starting",
+        [VM_STATE_RUNNING] = "running",
+        [VM_STATE_SUSPENDING] = "suspending",
+        [VM_STATE_SUSPENDED] = "suspended",
+        [VM_STATE_RESUMING] = "resuming",
+        [VM_STATE_STOPPING] = "stopping",
+        [VM_STATE_STOPPED] = "stopped",
 };
 
 static const char *const event_table[_VM_EVENT_MAX] = {
@@ -34,20 +38,20 @@ static const char *const signal_table[_VM_SIGNAL_MAX] = {
 };
 
 #define DEFINE_STRING_TABLE(name, type, table, max)                                                         \
-        const char *name##_to_string(type v)                                                                 \
-        {                                                                                                    \
-                if ((int)v < 0 || (int)v >= (max))                                                           \
-                        return NULL;                                                                         \
-                return table[v];                                                                             \
-        }                                                                                                    \
-        type name##_from_string(const char *s)                                                               \
-        {                                                                                                    \
-                if (!s)                                                                                      \
-                        return (type)-EINVAL;                                                                \
-                for (int i = 0; i < (max); i++)                                                              \
-                        if (table[i] && streq(table[i], s))                                                  \
-                                return (type)i;                                                              \
-                return (type)-EINVAL;                                                                        \
+        const char *name##_to_string(type v)                                                                \
+        {                                                                                                   \
+                if ((int)v < 0 || (int)v >= (max))                                                          \
+                        return NULL;                                                                        \
+                return table[v];                                                                            \
+        }                                                                                                   \
+        type name##_from_string(const char *s)                                                              \
+        {                                                                                                   \
+                if (!s)                                                                                     \
+                        return (type)-EINVAL;                                                               \
+                for (int i = 0; i < (max); i++)                                                             \
+                        if (table[i] && streq(table[i], s))                                                 \
+                                return (type)i;                                                             \
+                return (type)-EINVAL;                                                                       \
         }
 
 DEFINE_STRING_TABLE(vm_state, VmState, state_table, _VM_STATE_MAX)
@@ -56,7 +60,7 @@ DEFINE_STRING_TABLE(vm_signal, VmSignal, signal_table, _VM_SIGNAL_MAX)
 
 void vm_lifecycle_init(VmLifecycle *l)
 {
-        *l = (VmLifecycle){ .state = VM_STATE_NEW, .stop_reason = VM_STOP_REASON_VM_EXITED };
+        *l = (VmLifecycle){.state = VM_STATE_NEW, .stop_reason = VM_STOP_REASON_VM_EXITED};
 }
 
 static bool is_live(VmState s)

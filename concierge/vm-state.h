@@ -36,19 +36,19 @@ typedef enum VmState {
 } VmState;
 
 typedef enum VmEvent {
-        VM_EVENT_START,            /* the manager is about to spawn the VMM */
-        VM_EVENT_SPAWNED,          /* the VMM process exists */
-        VM_EVENT_SPAWN_FAILED,     /* fork/exec/setup failed: no process */
-        VM_EVENT_VMM_READY,        /* the VMM answered the status request */
-        VM_EVENT_READY_FAILED,     /* the VMM did not answer status (timeout, error): it gets stopped */
+        VM_EVENT_START,        /* the manager is about to spawn the VMM */
+        VM_EVENT_SPAWNED,      /* the VMM process exists */
+        VM_EVENT_SPAWN_FAILED, /* fork/exec/setup failed: no process */
+        VM_EVENT_VMM_READY,    /* the VMM answered the status request */
+        VM_EVENT_READY_FAILED, /* the VMM did not answer status (timeout, error): it gets stopped */
         VM_EVENT_SUSPEND,
         VM_EVENT_SUSPEND_DONE,
         VM_EVENT_SUSPEND_FAILED,
         VM_EVENT_RESUME,
         VM_EVENT_RESUME_DONE,
         VM_EVENT_RESUME_FAILED,
-        VM_EVENT_STOP,             /* a stop was requested, with a reason */
-        VM_EVENT_VMM_EXITED,       /* the VMM process is gone (reaped) */
+        VM_EVENT_STOP,       /* a stop was requested, with a reason */
+        VM_EVENT_VMM_EXITED, /* the VMM process is gone (reaped) */
         _VM_EVENT_MAX,
         _VM_EVENT_INVALID = -EINVAL,
 } VmEvent;
@@ -96,8 +96,8 @@ VmSignal vm_signal_from_string(const char *s);
 
 typedef struct VmLifecycle {
         VmState state;
-        bool spawned;            /* a VMM process exists (or existed) */
-        bool failed;             /* start failed: VmInfo status FAILURE */
+        bool spawned;             /* a VMM process exists (or existed) */
+        bool failed;              /* start failed: VmInfo status FAILURE */
         VmStopReason stop_reason; /* valid in Stopping/Stopped */
 } VmLifecycle;
 

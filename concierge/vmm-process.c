@@ -20,10 +20,10 @@
 
 struct VmmProcess {
         struct event_base *base;
-        char *dir;               /* the VM's runtime dir, removed on free */
+        char *dir; /* the VM's runtime dir, removed on free */
         pid_t pid;
         int pidfd;
-        int control_fd;          /* the daemon's end until taken */
+        int control_fd; /* the daemon's end until taken */
         struct event *pid_event;
         struct event *timer;
         bool exited;
@@ -38,7 +38,7 @@ struct VmmProcess {
         VmmProcessGaveUpHandler gave_up;
         void *stop_userdata;
 
-        unsigned busy;           /* nesting of handler calls */
+        unsigned busy; /* nesting of handler calls */
         bool free_requested;
 };
 
@@ -78,7 +78,8 @@ static int remove_dir_contents(int dfd, dev_t dev, unsigned depth)
                                 r = r ?: -EXDEV; /* a mount point in there: leave it alone */
                                 continue;
                         }
-                        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        int sub = openat(dirfd(d), de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (sub < 0) {
                                 r = r ?: negative_errno();
                                 continue;
@@ -119,9 +120,9 @@ int vmm_process_remove_tree(const char *path)
 typedef struct ChildSetup {
         const char *path;
         char **argv;
-        int src[6];              /* fds that become 0..n-1 */
+        int src[6]; /* fds that become 0..n-1 */
         unsigned n_fds;
-        int err_fd;              /* close-on-exec pipe: our errno goes there on failure */
+        int err_fd; /* close-on-exec pipe: our errno goes there on failure */
         pid_t parent;
         const CgroupAttachSelf *cgroup;
 } ChildSetup;
@@ -138,7 +139,7 @@ _noreturn_ static void child_fail(int err_fd, int error)
 /* Between fork and exec: async-signal-safe calls only (no malloc, no stdio). */
 _noreturn_ static void child_exec(const ChildSetup *s)
 {
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigset_t all;
         int high[ELEMENTSOF(s->src)];
         int err_fd = s->err_fd;
@@ -287,7 +288,8 @@ static void arm_timer(VmmProcess *p, uint64_t at)
                 return;
         }
         uint64_t now = now_usec(), delta = at > now ? at - now : 0;
-        struct timeval tv = { .tv_sec = (time_t)(delta / USEC_PER_SEC), .tv_usec = (suseconds_t)(delta % USEC_PER_SEC) };
+        struct timeval tv = {.tv_sec = (time_t)(delta / USEC_PER_SEC),
+                             .tv_usec = (suseconds_t)(delta % USEC_PER_SEC)};
         evtimer_add(p->timer, &tv);
 }
 
@@ -390,7 +392,7 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
         _cleanup_close_ int devnull = -EBADF, log_fd = -EBADF, dir_fd = -EBADF;
         _cleanup_free_ char *dir = NULL;
         Strv argv = {};
-        int sv[2] = { -EBADF, -EBADF }, errpipe[2] = { -EBADF, -EBADF };
+        int sv[2] = {-EBADF, -EBADF}, errpipe[2] = {-EBADF, -EBADF};
         VmmProcess *p = NULL;
         sigset_t all, saved;
         int r;
@@ -421,8 +423,8 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
                 goto fail;
 
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        log_fd = openat(dir_fd, VMM_PROCESS_VMM_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                        0600);
+        log_fd = openat(dir_fd, VMM_PROCESS_VMM_LOG,
+                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (devnull < 0 || log_fd < 0) {
                 r = negative_errno();
                 goto fail;
@@ -437,8 +439,11 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
                 r = -ENOMEM;
                 goto fail;
         }
-        *p = (VmmProcess){ .base = base, .pidfd = -EBADF, .control_fd = -EBADF, .on_exit = on_exit,
-                           .userdata = userdata };
+        *p = (VmmProcess){.base = base,
+                          .pidfd = -EBADF,
+                          .control_fd = -EBADF,
+                          .on_exit = on_exit,
+                          .userdata = userdata};
         p->timer = evtimer_new(base, ladder_timer_cb, p);
         if (!p->timer) {
                 r = -ENOMEM;
@@ -448,7 +453,7 @@ int vmm_process_spawn(struct event_base *base, const VmmSpawnConfig *c, VmmProce
         ChildSetup setup = {
                 .path = c->vmm_path,
                 .argv = argv.v,
-                .src = { devnull, log_fd, log_fd, sv[1], c->kernel_fd, c->initrd_fd },
+                .src = {devnull, log_fd, log_fd, sv[1], c->kernel_fd, c->initrd_fd},
                 .n_fds = c->initrd_fd >= 0 ? 6 : 5,
                 .err_fd = errpipe[1],
                 .parent = getpid(),
@@ -616,8 +621,9 @@ int vmm_process_kill(VmmProcess *p, int sig)
         return send_signal(p, sig);
 }
 
-int vmm_process_stop(VmmProcess *p, const StopLadderConfig *config, VmmProcessControlStopHandler control_stop,
-                     VmmProcessGaveUpHandler gave_up, void *userdata)
+int vmm_process_stop(VmmProcess *p, const StopLadderConfig *config,
+                     VmmProcessControlStopHandler control_stop, VmmProcessGaveUpHandler gave_up,
+                     void *userdata)
 {
         StopLadderConfig cfg;
         StopLadderAction a;

@@ -42,25 +42,25 @@ typedef struct VmmProcess VmmProcess;
 #define VMM_PROCESS_VMM_LOG "vmm.log"
 
 typedef struct VmmSpawnConfig {
-        const char *vmm_path;          /* the vmm_backend executable (absolute path) */
-        const char *runtime_dir;       /* existing parent dir; the VM's dir is made inside */
-        const char *dir_prefix;        /* name prefix of the VM's dir (NULL: "vm."), no '/' */
-        uint64_t mem_mib;              /* > 0 */
-        unsigned cpus;                 /* > 0 */
-        int kernel_fd;                 /* required; borrowed (the child gets a copy) */
-        int initrd_fd;                 /* -1: none; borrowed */
-        const char *cmdline;           /* NULL: none */
-        const char *swap_dir;          /* NULL: none */
-        const char *vcpu_cgroup;       /* NULL: none */
+        const char *vmm_path;           /* the vmm_backend executable (absolute path) */
+        const char *runtime_dir;        /* existing parent dir; the VM's dir is made inside */
+        const char *dir_prefix;         /* name prefix of the VM's dir (NULL: "vm."), no '/' */
+        uint64_t mem_mib;               /* > 0 */
+        unsigned cpus;                  /* > 0 */
+        int kernel_fd;                  /* required; borrowed (the child gets a copy) */
+        int initrd_fd;                  /* -1: none; borrowed */
+        const char *cmdline;            /* NULL: none */
+        const char *swap_dir;           /* NULL: none */
+        const char *vcpu_cgroup;        /* NULL: none */
         const CgroupAttachSelf *cgroup; /* NULL: stay in the daemon's cgroup */
-        char *const *extra_args;       /* NULL-terminated, appended to the VMM's argv (may be NULL) */
+        char *const *extra_args;        /* NULL-terminated, appended to the VMM's argv (may be NULL) */
 } VmmSpawnConfig;
 
 typedef struct VmmExit {
         pid_t pid;
-        int code;              /* siginfo si_code: CLD_EXITED, CLD_KILLED or CLD_DUMPED */
-        int status;            /* the exit status, or the signal number */
-        StopLadderRung rung;   /* how far the stop ladder got (STOP_LADDER_IDLE: not being stopped) */
+        int code;            /* siginfo si_code: CLD_EXITED, CLD_KILLED or CLD_DUMPED */
+        int status;          /* the exit status, or the signal number */
+        StopLadderRung rung; /* how far the stop ladder got (STOP_LADDER_IDLE: not being stopped) */
 } VmmExit;
 
 typedef void (*VmmProcessExitHandler)(VmmProcess *p, const VmmExit *e, void *userdata);
@@ -94,8 +94,9 @@ int vmm_process_kill(VmmProcess *p, int sig);
 
 /* Run the stop ladder. control_stop may be NULL: the control rung is then skipped (SIGTERM first).
  * -EALREADY if a stop is already running (the first one's handlers stay), -ESRCH if p exited. */
-int vmm_process_stop(VmmProcess *p, const StopLadderConfig *config, VmmProcessControlStopHandler control_stop,
-                     VmmProcessGaveUpHandler gave_up, void *userdata);
+int vmm_process_stop(VmmProcess *p, const StopLadderConfig *config,
+                     VmmProcessControlStopHandler control_stop, VmmProcessGaveUpHandler gave_up,
+                     void *userdata);
 /* The answer to the control stop: 0 acknowledged, < 0 failed (the ladder moves to SIGTERM now). */
 void vmm_process_control_stop_result(VmmProcess *p, int error);
 

@@ -111,7 +111,8 @@ static int serve(int fd, bool die_on_pause)
                         return 3; /* the daemon went away */
                 VmmControl__Frame *in = NULL;
                 ProtocolDiag d;
-                if (protocol_decode(buf, (size_t)n, &in, &d) < 0 || in->body_case != VMM_CONTROL__FRAME__BODY_REQUEST) {
+                if (protocol_decode(buf, (size_t)n, &in, &d) < 0 ||
+                    in->body_case != VMM_CONTROL__FRAME__BODY_REQUEST) {
                         protocol_frame_free(in);
                         continue;
                 }

@@ -114,7 +114,7 @@ static const BackendCallbacks callbacks = {
 
 static void start(Fixture *f, const char *mode, uint64_t startup_usec, const StopLadderConfig *stop)
 {
-        char *extra[] = { (char *)"--fake-mode", (char *)mode, NULL };
+        char *extra[] = {(char *)"--fake-mode", (char *)mode, NULL};
         BackendStartConfig c = {
                 .vmm_path = fake_vmm,
                 .runtime_dir = f->root,
@@ -178,8 +178,9 @@ static void test_lookup(void **state)
 static void test_ready_calls_stop(void **state)
 {
         Fixture *f = *state;
-        Tag pause = { .f = f, .name = "pause" }, status = { .f = f, .name = "status" }, resume = { .f = f, .name = "resume" }, status2 = { .f = f, .name = "status" },
-            swap = { .f = f, .name = "swap" };
+        Tag pause = {.f = f, .name = "pause"}, status = {.f = f, .name = "status"},
+            resume = {.f = f, .name = "resume"}, status2 = {.f = f, .name = "status"},
+            swap = {.f = f, .name = "swap"};
 
         start(f, "serve", 0, NULL);
         loop_until(f, &f->ready_done);
@@ -202,7 +203,7 @@ static void test_ready_calls_stop(void **state)
         /* The VMM's own error comes back as is. */
         assert_string_equal(f->log[f->n_log - 1], "swap:-95");
         /* The stop goes through the ladder only. */
-        VmmctlRequest raw = { .op = VMMCTL_OP_STOP };
+        VmmctlRequest raw = {.op = VMMCTL_OP_STOP};
         assert_int_equal(backend_call(f->b, &raw, 0, reply_cb, &pause), -EOPNOTSUPP);
         raw.op = VMMCTL_OP_SUBSCRIBE;
         assert_int_equal(backend_call(f->b, &raw, 0, reply_cb, &pause), -EOPNOTSUPP);
@@ -234,7 +235,8 @@ static void test_ready_calls_stop(void **state)
 static void test_vmm_dies_pending_calls_reset_then_exit(void **state)
 {
         Fixture *f = *state;
-        Tag pause = { .f = f, .name = "pause" }, status = { .f = f, .name = "status" }, resume = { .f = f, .name = "resume" };
+        Tag pause = {.f = f, .name = "pause"}, status = {.f = f, .name = "status"},
+            resume = {.f = f, .name = "resume"};
 
         start(f, "serve-die-on-pause", 0, NULL);
         loop_until(f, &f->ready_done);
@@ -263,7 +265,7 @@ static void test_vmm_dies_pending_calls_reset_then_exit(void **state)
 static void test_killed_before_ready(void **state)
 {
         Fixture *f = *state;
-        Tag pause = { .f = f, .name = "pause" };
+        Tag pause = {.f = f, .name = "pause"};
 
         /* A VMM that never answers: ready and a call are pending when it is killed. */
         start(f, "ignore-control", 0, NULL);
@@ -281,8 +283,8 @@ static void test_killed_before_ready(void **state)
 static void test_startup_timeout_then_ladder(void **state)
 {
         Fixture *f = *state;
-        StopLadderConfig ladder = { .control_timeout_usec = 100000, .term_timeout_usec = 100000,
-                                    .kill_timeout_usec = 5000000 };
+        StopLadderConfig ladder = {
+                .control_timeout_usec = 100000, .term_timeout_usec = 100000, .kill_timeout_usec = 5000000};
 
         /* Silent, and deaf to SIGTERM: ready times out; the stop takes the whole ladder. */
         start(f, "ignore-control", 200000, &ladder);
@@ -299,7 +301,7 @@ static void test_startup_timeout_then_ladder(void **state)
 static void test_call_timeout(void **state)
 {
         Fixture *f = *state;
-        Tag a = { .f = f, .name = "a" }, b = { .f = f, .name = "b" };
+        Tag a = {.f = f, .name = "a"}, b = {.f = f, .name = "b"};
 
         start(f, "ignore-control", 0, NULL);
         assert_int_equal(backend_status(f->b, 300000, reply_cb, &b), 0);
@@ -315,7 +317,7 @@ static void test_call_timeout(void **state)
 static void test_free_inside_reply(void **state)
 {
         Fixture *f = *state;
-        Tag status = { .f = f, .name = "status" }, other = { .f = f, .name = "other" };
+        Tag status = {.f = f, .name = "status"}, other = {.f = f, .name = "other"};
         char *dir;
 
         start(f, "serve", 0, NULL);
@@ -366,7 +368,8 @@ static void test_bad_config(void **state)
 static void test_real_vmm_with_test_guest(void **state)
 {
         Fixture *f = *state;
-        Tag pause = { .f = f, .name = "pause" }, status = { .f = f, .name = "status" }, resume = { .f = f, .name = "resume" }, status2 = { .f = f, .name = "status" };
+        Tag pause = {.f = f, .name = "pause"}, status = {.f = f, .name = "status"},
+            resume = {.f = f, .name = "resume"}, status2 = {.f = f, .name = "status"};
 
         if (access(real_vmm, X_OK) < 0 || access(test_guest, R_OK) < 0) {
                 printf("SKIP: the real VMM or the test guest is not built (%s, %s)\n", real_vmm, test_guest);
@@ -406,7 +409,7 @@ static void test_real_vmm_with_test_guest(void **state)
         _cleanup_free_ char *console = backend_runtime_path(f->b, VMM_PROCESS_CONSOLE_LOG);
         bool seen = false;
         for (unsigned i = 0; i < 600 && !seen; i++) {
-                struct timeval tick = { .tv_usec = 50000 };
+                struct timeval tick = {.tv_usec = 50000};
                 event_base_loopexit(f->base, &tick);
                 event_base_dispatch(f->base);
                 FILE *con = fopen(console, "re");
@@ -460,7 +463,8 @@ int main(int argc, char **argv)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lookup),
                 cmocka_unit_test_setup_teardown(test_ready_calls_stop, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_vmm_dies_pending_calls_reset_then_exit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vmm_dies_pending_calls_reset_then_exit, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_killed_before_ready, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_startup_timeout_then_ladder, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),

@@ -59,7 +59,7 @@ static void test_bad_ranges(void **state)
         CidPool p;
         uint32_t cid;
 
-        assert_int_equal(cid_pool_init(&p, 2, 100), -EINVAL);  /* host and static cids */
+        assert_int_equal(cid_pool_init(&p, 2, 100), -EINVAL); /* host and static cids */
         assert_int_equal(cid_pool_init(&p, 31, 100), -EINVAL);
         assert_int_equal(cid_pool_init(&p, 50, 40), -EINVAL);
         assert_int_equal(cid_pool_init(&p, 32, UINT32_MAX), -EINVAL);

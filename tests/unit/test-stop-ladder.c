@@ -143,7 +143,7 @@ static void test_skipped_rungs(void **state)
 {
         StopLadder l;
         StopLadderAction a;
-        StopLadderConfig c = { .control_timeout_usec = 0, .term_timeout_usec = 0, .kill_timeout_usec = 5 };
+        StopLadderConfig c = {.control_timeout_usec = 0, .term_timeout_usec = 0, .kill_timeout_usec = 5};
 
         assert_int_equal(stop_ladder_init(&l, &c), 0);
         assert_int_equal(stop_ladder_start(&l, 100, &a), 0);
@@ -174,7 +174,8 @@ static void test_bad_input(void **state)
         assert_int_equal(l.rung, STOP_LADDER_CONTROL);
 
         /* Deadlines saturate instead of wrapping to "no timer". */
-        c = (StopLadderConfig){ .control_timeout_usec = UINT64_MAX, .term_timeout_usec = 1, .kill_timeout_usec = 1 };
+        c = (StopLadderConfig){
+                .control_timeout_usec = UINT64_MAX, .term_timeout_usec = 1, .kill_timeout_usec = 1};
         assert_int_equal(stop_ladder_init(&l, &c), 0);
         assert_int_equal(stop_ladder_start(&l, 10, &a), 0);
         assert_int_equal(a.timer_at, UINT64_MAX);

@@ -12,11 +12,18 @@
 
 /* Our enums are the protobuf values (the D-Bus layer copies them straight into messages). */
 _Static_assert((int)VM_STOP_REASON_VM_EXITED == (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__VM_EXITED, "");
-_Static_assert((int)VM_STOP_REASON_STOP_VM_REQUESTED == (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_VM_REQUESTED, "");
-_Static_assert((int)VM_STOP_REASON_STOP_ALL_VMS_REQUESTED == (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED,
+_Static_assert((int)VM_STOP_REASON_STOP_VM_REQUESTED ==
+                       (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_VM_REQUESTED,
                "");
-_Static_assert((int)VM_STOP_REASON_SERVICE_SHUTDOWN == (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__SERVICE_SHUTDOWN, "");
-_Static_assert((int)VM_STOP_REASON_SIBLING_VM_EXITED == (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__SIBLING_VM_EXITED, "");
+_Static_assert((int)VM_STOP_REASON_STOP_ALL_VMS_REQUESTED ==
+                       (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED,
+               "");
+_Static_assert((int)VM_STOP_REASON_SERVICE_SHUTDOWN ==
+                       (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__SERVICE_SHUTDOWN,
+               "");
+_Static_assert((int)VM_STOP_REASON_SIBLING_VM_EXITED ==
+                       (int)VM_TOOLS__CONCIERGE__VM_STOP_REASON__SIBLING_VM_EXITED,
+               "");
 _Static_assert((int)VM_STATUS_RUNNING == (int)VM_TOOLS__CONCIERGE__VM_STATUS__VM_STATUS_RUNNING, "");
 _Static_assert((int)VM_STATUS_STARTING == (int)VM_TOOLS__CONCIERGE__VM_STATUS__VM_STATUS_STARTING, "");
 _Static_assert((int)VM_STATUS_FAILURE == (int)VM_TOOLS__CONCIERGE__VM_STATUS__VM_STATUS_FAILURE, "");
@@ -34,28 +41,28 @@ typedef struct Legal {
 
 /* Every accepted (state, spawned, event); a stop is tried with STOP_VM_REQUESTED. */
 static const Legal legal[] = {
-        { VM_STATE_NEW, false, VM_EVENT_START, VM_STATE_STARTING, VM_SIGNAL_STARTING_UP, NONE },
-        { VM_STATE_STARTING, false, VM_EVENT_SPAWNED, VM_STATE_STARTING, NONE, NONE },
-        { VM_STATE_STARTING, false, VM_EVENT_SPAWN_FAILED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_STARTING, true, VM_EVENT_VMM_READY, VM_STATE_RUNNING, VM_SIGNAL_STARTED, NONE },
-        { VM_STATE_STARTING, true, VM_EVENT_READY_FAILED, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_STARTING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_STARTING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_RUNNING, true, VM_EVENT_SUSPEND, VM_STATE_SUSPENDING, NONE, NONE },
-        { VM_STATE_RUNNING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_RUNNING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_SUSPENDING, true, VM_EVENT_SUSPEND_DONE, VM_STATE_SUSPENDED, NONE, NONE },
-        { VM_STATE_SUSPENDING, true, VM_EVENT_SUSPEND_FAILED, VM_STATE_RUNNING, NONE, NONE },
-        { VM_STATE_SUSPENDING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_SUSPENDING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_SUSPENDED, true, VM_EVENT_RESUME, VM_STATE_RESUMING, NONE, NONE },
-        { VM_STATE_SUSPENDED, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_SUSPENDED, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_RESUMING, true, VM_EVENT_RESUME_DONE, VM_STATE_RUNNING, NONE, NONE },
-        { VM_STATE_RESUMING, true, VM_EVENT_RESUME_FAILED, VM_STATE_SUSPENDED, NONE, NONE },
-        { VM_STATE_RESUMING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE },
-        { VM_STATE_RESUMING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
-        { VM_STATE_STOPPING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE },
+        {VM_STATE_NEW, false, VM_EVENT_START, VM_STATE_STARTING, VM_SIGNAL_STARTING_UP, NONE},
+        {VM_STATE_STARTING, false, VM_EVENT_SPAWNED, VM_STATE_STARTING, NONE, NONE},
+        {VM_STATE_STARTING, false, VM_EVENT_SPAWN_FAILED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_STARTING, true, VM_EVENT_VMM_READY, VM_STATE_RUNNING, VM_SIGNAL_STARTED, NONE},
+        {VM_STATE_STARTING, true, VM_EVENT_READY_FAILED, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_STARTING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_STARTING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_RUNNING, true, VM_EVENT_SUSPEND, VM_STATE_SUSPENDING, NONE, NONE},
+        {VM_STATE_RUNNING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_RUNNING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_SUSPENDING, true, VM_EVENT_SUSPEND_DONE, VM_STATE_SUSPENDED, NONE, NONE},
+        {VM_STATE_SUSPENDING, true, VM_EVENT_SUSPEND_FAILED, VM_STATE_RUNNING, NONE, NONE},
+        {VM_STATE_SUSPENDING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_SUSPENDING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_SUSPENDED, true, VM_EVENT_RESUME, VM_STATE_RESUMING, NONE, NONE},
+        {VM_STATE_SUSPENDED, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_SUSPENDED, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_RESUMING, true, VM_EVENT_RESUME_DONE, VM_STATE_RUNNING, NONE, NONE},
+        {VM_STATE_RESUMING, true, VM_EVENT_RESUME_FAILED, VM_STATE_SUSPENDED, NONE, NONE},
+        {VM_STATE_RESUMING, true, VM_EVENT_STOP, VM_STATE_STOPPING, VM_SIGNAL_STOPPING, NONE},
+        {VM_STATE_RESUMING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
+        {VM_STATE_STOPPING, true, VM_EVENT_VMM_EXITED, VM_STATE_STOPPED, VM_SIGNAL_STOPPED, NONE},
 };
 
 static const Legal *find_legal(VmState s, bool spawned, VmEvent e)
@@ -77,10 +84,10 @@ static void test_transition_matrix(void **state)
                                 if ((s == VM_STATE_NEW && sp) ||
                                     (s >= VM_STATE_RUNNING && s <= VM_STATE_STOPPING && !sp))
                                         continue;
-                                VmLifecycle l = { .state = s, .spawned = sp,
-                                                  .stop_reason = VM_STOP_REASON_VM_EXITED };
+                                VmLifecycle l = {
+                                        .state = s, .spawned = sp, .stop_reason = VM_STOP_REASON_VM_EXITED};
                                 VmLifecycle before = l;
-                                VmTransition t = { .n_signals = 99 };
+                                VmTransition t = {.n_signals = 99};
                                 const Legal *want = find_legal(s, sp, e);
                                 int r = vm_lifecycle_apply(&l, e, VM_STOP_REASON_STOP_VM_REQUESTED, &t);
 
@@ -111,17 +118,19 @@ static void test_transition_matrix(void **state)
 
 static void test_refusal_codes(void **state)
 {
-        VmLifecycle l = { .state = VM_STATE_STOPPING, .spawned = true };
-        assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_STOP, VM_STOP_REASON_STOP_VM_REQUESTED, NULL), -EALREADY);
-        l = (VmLifecycle){ .state = VM_STATE_STOPPED, .spawned = true };
-        assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_STOP, VM_STOP_REASON_STOP_VM_REQUESTED, NULL), -EALREADY);
+        VmLifecycle l = {.state = VM_STATE_STOPPING, .spawned = true};
+        assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_STOP, VM_STOP_REASON_STOP_VM_REQUESTED, NULL),
+                         -EALREADY);
+        l = (VmLifecycle){.state = VM_STATE_STOPPED, .spawned = true};
+        assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_STOP, VM_STOP_REASON_STOP_VM_REQUESTED, NULL),
+                         -EALREADY);
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_VMM_EXITED, 0, NULL), -EALREADY);
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_SUSPEND, 0, NULL), -ESTALE);
-        l = (VmLifecycle){ .state = VM_STATE_SUSPENDED, .spawned = true };
+        l = (VmLifecycle){.state = VM_STATE_SUSPENDED, .spawned = true};
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_SUSPEND, 0, NULL), -EALREADY);
-        l = (VmLifecycle){ .state = VM_STATE_RUNNING, .spawned = true };
+        l = (VmLifecycle){.state = VM_STATE_RUNNING, .spawned = true};
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_RESUME, 0, NULL), -EALREADY);
-        l = (VmLifecycle){ .state = VM_STATE_STARTING, .spawned = true };
+        l = (VmLifecycle){.state = VM_STATE_STARTING, .spawned = true};
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_SUSPEND, 0, NULL), -EBUSY);
         /* Bad arguments. */
         assert_int_equal(vm_lifecycle_apply(&l, VM_EVENT_STOP, _VM_STOP_REASON_MAX, NULL), -EINVAL);
@@ -151,11 +160,12 @@ static unsigned run(VmLifecycle *l, const VmEvent *events, size_t n, VmStopReaso
 
 static void test_signal_order_requested_stop(void **state)
 {
-        static const VmStopReason reasons[] = { VM_STOP_REASON_STOP_VM_REQUESTED, VM_STOP_REASON_STOP_ALL_VMS_REQUESTED,
-                                                VM_STOP_REASON_SERVICE_SHUTDOWN };
-        static const VmEvent seq[] = { VM_EVENT_START, VM_EVENT_SPAWNED, VM_EVENT_VMM_READY, VM_EVENT_SUSPEND,
-                                       VM_EVENT_SUSPEND_DONE, VM_EVENT_RESUME, VM_EVENT_RESUME_DONE, VM_EVENT_STOP,
-                                       VM_EVENT_VMM_EXITED };
+        static const VmStopReason reasons[] = {VM_STOP_REASON_STOP_VM_REQUESTED,
+                                               VM_STOP_REASON_STOP_ALL_VMS_REQUESTED,
+                                               VM_STOP_REASON_SERVICE_SHUTDOWN};
+        static const VmEvent seq[] = {VM_EVENT_START,       VM_EVENT_SPAWNED,      VM_EVENT_VMM_READY,
+                                      VM_EVENT_SUSPEND,     VM_EVENT_SUSPEND_DONE, VM_EVENT_RESUME,
+                                      VM_EVENT_RESUME_DONE, VM_EVENT_STOP,         VM_EVENT_VMM_EXITED};
 
         for (size_t i = 0; i < ELEMENTSOF(reasons); i++) {
                 VmLifecycle l;
@@ -196,7 +206,8 @@ static void test_first_stop_reason_wins(void **state)
 
 static void test_vmm_dies_on_its_own(void **state)
 {
-        static const VmEvent seq[] = { VM_EVENT_START, VM_EVENT_SPAWNED, VM_EVENT_VMM_READY, VM_EVENT_VMM_EXITED };
+        static const VmEvent seq[] = {VM_EVENT_START, VM_EVENT_SPAWNED, VM_EVENT_VMM_READY,
+                                      VM_EVENT_VMM_EXITED};
         VmLifecycle l;
         VmSignal sigs[8];
         VmStopReason got = -1;
@@ -252,13 +263,13 @@ static void test_status_mapping(void **state)
                 VmState s;
                 VmStatus st;
         } map[] = {
-                { VM_STATE_STARTING, VM_STATUS_STARTING },  { VM_STATE_RUNNING, VM_STATUS_RUNNING },
-                { VM_STATE_SUSPENDING, VM_STATUS_RUNNING }, { VM_STATE_SUSPENDED, VM_STATUS_RUNNING },
-                { VM_STATE_RESUMING, VM_STATUS_RUNNING },   { VM_STATE_STOPPING, VM_STATUS_RUNNING },
-                { VM_STATE_STOPPED, VM_STATUS_STOPPED },
+                {VM_STATE_STARTING, VM_STATUS_STARTING},  {VM_STATE_RUNNING, VM_STATUS_RUNNING},
+                {VM_STATE_SUSPENDING, VM_STATUS_RUNNING}, {VM_STATE_SUSPENDED, VM_STATUS_RUNNING},
+                {VM_STATE_RESUMING, VM_STATUS_RUNNING},   {VM_STATE_STOPPING, VM_STATUS_RUNNING},
+                {VM_STATE_STOPPED, VM_STATUS_STOPPED},
         };
         for (size_t i = 0; i < ELEMENTSOF(map); i++) {
-                VmLifecycle l = { .state = map[i].s, .spawned = true };
+                VmLifecycle l = {.state = map[i].s, .spawned = true};
                 assert_int_equal(vm_lifecycle_status(&l), map[i].st);
         }
 }

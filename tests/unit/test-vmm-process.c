@@ -24,18 +24,18 @@ static char fake_vmm[PATH_MAX];
 typedef struct Fixture {
         struct event_base *base;
         struct event *guard;
-        char root[64];          /* the runtime dir */
+        char root[64]; /* the runtime dir */
         char kernel_path[96];
         int kernel_fd;
         char report[128];
         VmmProcess *p;
         bool exited;
         VmmExit exit;
-        struct stat dir_st;     /* the runtime dir, seen from the exit handler */
+        struct stat dir_st; /* the runtime dir, seen from the exit handler */
         int dir_stat_r;
         bool log_existed;
         unsigned control_stops;
-        int control_answer;     /* 1: write a datagram to the control socket and ack; < 0: fail */
+        int control_answer; /* 1: write a datagram to the control socket and ack; < 0: fail */
         int control_fd;
         unsigned gave_up;
         bool free_in_handler;
@@ -101,7 +101,7 @@ static void on_exit_cb(VmmProcess *p, const VmmExit *e, void *userdata)
 
 static void spawn(Fixture *f, const char *mode, int initrd_fd)
 {
-        char *extra[] = { (char *)"--fake-mode", (char *)mode, (char *)"--fake-report", f->report, NULL };
+        char *extra[] = {(char *)"--fake-mode", (char *)mode, (char *)"--fake-report", f->report, NULL};
         VmmSpawnConfig c = {
                 .vmm_path = fake_vmm,
                 .runtime_dir = f->root,
@@ -119,7 +119,7 @@ static void spawn(Fixture *f, const char *mode, int initrd_fd)
 
 static void run_until_exit(Fixture *f)
 {
-        struct timeval tv = { .tv_sec = 30 };
+        struct timeval tv = {.tv_sec = 30};
         evtimer_add(f->guard, &tv);
         while (!f->exited)
                 assert_true(event_base_loop(f->base, EVLOOP_ONCE) >= 0);
