@@ -391,6 +391,8 @@ static int do_events(void)
         int r = vmmctl_subscribe(arg_socket, arg_timeout_ms, &c);
         if (r < 0)
                 return report_failure("events", r, "cannot subscribe to events");
+        /* On stderr, so that scripts can wait for it without it mixing with the events. */
+        fprintf(stderr, "vmmctl: subscribed to events of %s\n", arg_socket);
         uint64_t deadline = arg_timeout_given ? now_ms() + (uint64_t)arg_timeout_ms : 0;
 
         for (;;) {
