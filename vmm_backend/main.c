@@ -24,6 +24,7 @@
 #include "vmm_backend/hw/pvpanic.h"
 #include "vmm_backend/hw/serial.h"
 #include "vmm_backend/macro.h"
+#include "vmm_backend/swap/swap.h"
 #include "vmm_backend/vm.h"
 #include "vmm_backend/x86/boot.h"
 #include "vmm_backend/x86/bzimage.h"
@@ -405,6 +406,7 @@ typedef struct Machine {
         DebugExit *debug_exit;
         PvPanic *pvpanic;
         ControlServer *control;
+        SwapEngine *swap;
         int signal_fd;
         EvSource *signal_src;
         bool control_socket_created, serial1_socket_created;
@@ -540,10 +542,27 @@ static int setup_control(Machine *m)
         return r;
 }
 
+/* vmm-swap is driven through the control socket, so it needs one. */
+static int setup_swap(Machine *m)
+{
+        const Args *a = &m->args;
+        if (!a->swap_dir)
+                return 0;
+        if (!m->control) {
+                log_error("--swap-dir needs --control-socket or --control-fd (vmm-swap is driven through it)");
+                return -EINVAL;
+        }
+        int r = swap_engine_setup(m->vm, m->control, a->swap_dir, &m->swap);
+        if (r < 0)
+                log_error("cannot set up vmm-swap in '%s': %s", a->swap_dir, strerror(-r));
+        return r;
+}
+
 static void machine_teardown(Machine *m)
 {
         /* vCPU threads first: after this no device is called any more. */
         vm_join_vcpus(m->vm);
+        m->swap = swap_engine_free(m->swap); /* swaps guest RAM back in; before the server and the VM */
         m->control = control_server_free(m->control);
         m->signal_src = evloop_remove(m->signal_src);
         m->signal_fd = safe_close(m->signal_fd);
@@ -613,7 +632,7 @@ int main(int argc, char **argv)
                 log_error("cannot create the VM: %s: %s", strna(step), strerror(-r));
                 goto out;
         }
-        if (setup_devices(&m) < 0 || setup_control(&m) < 0)
+        if (setup_devices(&m) < 0 || setup_control(&m) < 0 || setup_swap(&m) < 0)
                 goto out;
         if (load_kernel(m.vm, a, &kernel, &initrd, &entry) < 0)
                 goto out;

@@ -53,6 +53,7 @@ if [ -c /dev/kvm ]; then
         echo x >"$tmp/notsock"
         expect 1 "a file that is not a socket is in the way" --kernel "$GUEST" --control-socket "$tmp/notsock"
         expect 1 "cannot open the serial log" --kernel "$GUEST" --serial-log "$tmp/none/log"
+        expect 1 "--swap-dir needs --control-socket or --control-fd" --kernel "$GUEST" --swap-dir "$tmp" --serial-log "$tmp/log"
         # A cgroup whose tasks file cannot be written: start fails, no thread keeps running.
         mkdir -p "$tmp/cg/tasks"
         expect 1 "cannot move vCPU thread" --kernel "$GUEST" --cpus 2 --vcpu-cgroup "$tmp/cg" --serial-log "$tmp/log"
