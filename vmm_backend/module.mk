@@ -20,12 +20,17 @@ $(VMM_BIN): $(VMM_CORE_OBJS) $(VMM_CONTROL_OBJS) $(VMM_LOADER_OBJS) $(VMM_SWAP_O
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
 
 # --- unit tests (no KVM) --------------------------------------------------------------------------
-UNIT_TESTS += $(B)/tests/unit/test-serial $(B)/tests/unit/test-pvh
+UNIT_TESTS += $(B)/tests/unit/test-serial $(B)/tests/unit/test-pvh $(B)/tests/unit/test-vm-enums
 
 $(B)/tests/unit/test-serial: $(B)/tests/unit/test-serial.o $(B)/vmm_backend/hw/serial.o $(B)/vmm_backend/bus.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 $(B)/tests/unit/test-pvh: $(B)/tests/unit/test-pvh.o $(B)/vmm_backend/x86/pvh.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+# vm.c's string tables (no KVM is opened: only the table functions run).
+$(B)/tests/unit/test-vm-enums: $(B)/tests/unit/test-vm-enums.o $(addprefix $(B)/vmm_backend/, vm.o vcpu.o \
+		evloop.o bus.o x86/cpuid.o)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # --- test support: the guest-channel client used by tests/integration/test-vmm-*.sh ---------------
