@@ -25,6 +25,7 @@
 #include "vmm_backend/hw/serial.h"
 #include "vmm_backend/macro.h"
 #include "vmm_backend/swap/swap.h"
+#include "vmm_backend/virtio/setup.h"
 #include "vmm_backend/vm.h"
 #include "vmm_backend/x86/boot.h"
 #include "vmm_backend/x86/bzimage.h"
@@ -54,6 +55,7 @@ typedef struct Args {
         int control_fd;
         const char *serial_log, *serial1_socket;
         const char *swap_dir, *vcpu_cgroup;
+        bool balloon;
 } Args;
 
 static const char *program = "vmm_backend";
@@ -84,6 +86,8 @@ static void help(void)
                "                         one client at a time, output kept (bounded) while none is\n"
                "  --swap-dir DIR         directory for the vmm-swap file (must be writable)\n"
                "  --vcpu-cgroup PATH     cgroup (v1 or v2) every vCPU thread joins before it runs\n"
+               "  --balloon              add a virtio-balloon (PCI 00:01.0), driven through the\n"
+               "                         control socket (balloon set / balloon stats)\n"
                "  -h --help              show this help\n\n"
                "Exit status:\n"
                "  0  stopped by request (SIGTERM, SIGINT, control-socket stop) or the guest asked to\n"
@@ -147,6 +151,7 @@ static int parse_args(int argc, char **argv, Args *a)
                 ARG_SERIAL1_SOCKET,
                 ARG_SWAP_DIR,
                 ARG_VCPU_CGROUP,
+                ARG_BALLOON,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -161,6 +166,7 @@ static int parse_args(int argc, char **argv, Args *a)
                 { "serial1-socket", required_argument, NULL, ARG_SERIAL1_SOCKET },
                 { "swap-dir", required_argument, NULL, ARG_SWAP_DIR },
                 { "vcpu-cgroup", required_argument, NULL, ARG_VCPU_CGROUP },
+                { "balloon", no_argument, NULL, ARG_BALLOON },
                 {},
         };
         uint64_t v;
@@ -255,6 +261,9 @@ static int parse_args(int argc, char **argv, Args *a)
                         a->vcpu_cgroup = optarg;
                         break;
                 }
+                case ARG_BALLOON:
+                        a->balloon = true;
+                        break;
                 case ':':
                         log_error("option '%s' needs an argument", argv[optind - 1]);
                         return -EINVAL;
@@ -407,6 +416,7 @@ typedef struct Machine {
         PvPanic *pvpanic;
         ControlServer *control;
         SwapEngine *swap;
+        VirtioBalloon *balloon;
         int signal_fd;
         EvSource *signal_src;
         bool control_socket_created, serial1_socket_created;
@@ -558,10 +568,21 @@ static int setup_swap(Machine *m)
         return r;
 }
 
+static int setup_balloon(Machine *m)
+{
+        if (!m->args.balloon)
+                return 0;
+        int r = virtio_balloon_setup(m->vm, m->control, &m->balloon);
+        if (r < 0)
+                log_error("cannot set up the virtio-balloon: %s", strerror(-r));
+        return r;
+}
+
 static void machine_teardown(Machine *m)
 {
         /* vCPU threads first: after this no device is called any more. */
         vm_join_vcpus(m->vm);
+        m->balloon = virtio_balloon_teardown(m->vm, m->control, m->balloon);
         m->swap = swap_engine_free(m->swap); /* swaps guest RAM back in; before the server and the VM */
         m->control = control_server_free(m->control);
         m->signal_src = evloop_remove(m->signal_src);
@@ -632,7 +653,7 @@ int main(int argc, char **argv)
                 log_error("cannot create the VM: %s: %s", strna(step), strerror(-r));
                 goto out;
         }
-        if (setup_devices(&m) < 0 || setup_control(&m) < 0 || setup_swap(&m) < 0)
+        if (setup_devices(&m) < 0 || setup_control(&m) < 0 || setup_swap(&m) < 0 || setup_balloon(&m) < 0)
                 goto out;
         if (load_kernel(m.vm, a, &kernel, &initrd, &entry) < 0)
                 goto out;

@@ -15,7 +15,8 @@ VMM_CORE_OBJS := $(addprefix $(B)/vmm_backend/, main.o vm.o vcpu.o evloop.o bus.
 	hw/serial.o hw/chardev.o hw/i8042.o hw/debug-exit.o hw/pvpanic.o)
 
 BINS += $(VMM_BIN)
-$(VMM_BIN): $(VMM_CORE_OBJS) $(VMM_CONTROL_OBJS) $(VMM_LOADER_OBJS) $(VMM_SWAP_OBJS)
+$(VMM_BIN): $(VMM_CORE_OBJS) $(VMM_CONTROL_OBJS) $(VMM_LOADER_OBJS) $(VMM_SWAP_OBJS) \
+		$(VMM_VIRTIO_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
 
