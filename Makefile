@@ -159,7 +159,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(B)/vmc $(B)/vmmctl $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(B)/vm_concierge $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(B)/vmm_backend $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(B)/bin/vmm_backend $(DESTDIR)$(LIBEXECDIR)/
 	install -d $(DESTDIR)$(DATADIR)/dbus-1/system.d $(DESTDIR)$(DATADIR)/dbus-1/system-services \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces
 	install -m 0644 dbus/org.chromium.VmConcierge.conf $(DESTDIR)$(DATADIR)/dbus-1/system.d/
