@@ -146,6 +146,7 @@ static int method_get_vm_info(sd_bus_message *m, void *userdata, sd_bus_error *e
 
         vm = manager_find_vm(manager, request->owner_id, request->name);
         if (!vm) {
+                log_debug("GetVmInfo: no VM %s of owner %s.", request->name, request->owner_id);
                 response.failure_reason = (char *)"VM does not exist";
                 return bus_reply_proto(m, &response.base);
         }

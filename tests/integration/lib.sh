@@ -17,7 +17,8 @@
 #                 test on any valgrind error or leak
 #
 # Functions:
-#   start_bus                  start the private dbus-daemon
+#   start_bus [CONFIG]         start the private dbus-daemon (config default: private-bus.conf,
+#                              which allows everything)
 #   start_daemon [ARGS...]     start vm_concierge on it and wait until it owns its name
 #   start_bus_and_daemon       both
 #   stop_daemon [SIGNAL]       send SIGNAL (default TERM), wait, set DAEMON_EXIT (never fails
@@ -103,7 +104,7 @@ daemon_alive() { [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; }
 
 start_bus() {
         BUS_ADDRESS=unix:path=$TEST_TMP/bus
-        dbus-daemon --config-file="$LIB_DIR/private-bus.conf" --address="$BUS_ADDRESS" --nofork \
+        dbus-daemon --config-file="${1:-$LIB_DIR/private-bus.conf}" --address="$BUS_ADDRESS" --nofork \
                 >"$TEST_TMP/bus.log" 2>&1 &
         BUS_PID=$!
         wait_for 10 test -S "$TEST_TMP/bus" || fail "dbus-daemon did not come up: $(cat "$TEST_TMP/bus.log")"
