@@ -86,6 +86,25 @@ out=$(pb call GetVmInfo owner_id=ABCDEF0123 name="$(head -c 100 /dev/zero | tr '
 assert_contains "$out" "failure_reason: VM does not exist"
 still_serving "bad owners and names"
 
+log "many clients at once, and clients that leave before the reply"
+pids=()
+for i in $(seq 1 30); do
+        pb call ListVms owner_id=$OWNER >"$TEST_TMP/par.$i" 2>&1 &
+        pids+=($!)
+done
+for i in $(seq 1 10); do
+        busctl --address="$BUS_ADDRESS" --expect-reply=no call $CONCIERGE_NAME $CONCIERGE_PATH $CONCIERGE_NAME \
+                GetVmInfo ay 0 &
+        pids+=($!)
+done
+for p in "${pids[@]}"; do
+        wait "$p" || fail "a parallel client failed"
+done
+for i in $(seq 1 30); do
+        assert_contains "$(cat "$TEST_TMP/par.$i")" "success: true" "parallel ListVms #$i"
+done
+still_serving "parallel clients"
+
 log "vmc rejects a bad owner before calling"
 rc=0
 vmc --owner=nothex list 2>"$TEST_TMP/err" || rc=$?
