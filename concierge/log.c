@@ -8,11 +8,8 @@
 static LogLevel max_level = LOG_LEVEL_INFO;
 
 static const char *const log_level_table[_LOG_LEVEL_MAX] = {
-        [LOG_LEVEL_ERROR] = "error",
-        [LOG_LEVEL_WARNING] = "warning",
-        [LOG_LEVEL_NOTICE] = "notice",
-        [LOG_LEVEL_INFO] = "info",
-        [LOG_LEVEL_DEBUG] = "debug",
+        [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+        [LOG_LEVEL_INFO] = "info",   [LOG_LEVEL_DEBUG] = "debug",
 };
 
 /* The sd-daemon(3) "<N>" prefixes, so journald files each line at the right priority. */

@@ -29,12 +29,12 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
 {
         enum { ARG_BUS = 0x100, ARG_RUNTIME_DIR, ARG_STATE_DIR, ARG_VMM_PATH, ARG_LOG_LEVEL };
         static const struct option options[] = {
-                { "bus", required_argument, NULL, ARG_BUS },
-                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "vmm-path", required_argument, NULL, ARG_VMM_PATH },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "help", no_argument, NULL, 'h' },
+                {"bus", required_argument, NULL, ARG_BUS},
+                {"runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR},
+                {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+                {"vmm-path", required_argument, NULL, ARG_VMM_PATH},
+                {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         LogLevel level;

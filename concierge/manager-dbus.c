@@ -54,7 +54,8 @@ static int read_request(sd_bus_message *m, const ProtobufCMessageDescriptor *des
                                          BUS_PROTO_MAX_REQUEST_SIZE, desc->short_name);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, CONCIERGE_ERROR_INVALID_REQUEST,
-                                         "Request does not parse as %s (malformed protobuf)", desc->short_name);
+                                         "Request does not parse as %s (malformed protobuf)",
+                                         desc->short_name);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s request", desc->short_name);
         return 0;
@@ -81,8 +82,8 @@ static int method_list_vms(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = reject_during_shutdown(manager, error);
         if (r < 0)
                 return r;
-        r = read_request(m, &vm_tools__concierge__list_vms_request__descriptor, (ProtobufCMessage **)&request,
-                         error);
+        r = read_request(m, &vm_tools__concierge__list_vms_request__descriptor,
+                         (ProtobufCMessage **)&request, error);
         if (r < 0)
                 return r;
 
@@ -100,7 +101,7 @@ static int method_list_vms(sd_bus_message *m, void *userdata, sd_bus_error *erro
         }
 
         /* Upstream lists every VM of the owner in the map: starting and running ones. */
-        MANAGER_FOREACH_VM(vm, manager) {
+        for (Vm *vm = manager->vms; vm; vm = vm->registry_next) {
                 if (!streq(vm->owner_id, request->owner_id))
                         continue;
                 vm_tools__concierge__extended_vm_info__init(&ext[n]);
@@ -180,7 +181,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(response), method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_GET_VM_INFO, "ay", SD_BUS_PARAM(request), "ay",
                                  SD_BUS_PARAM(response), method_get_vm_info, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD(CONCIERGE_METHOD_STOP_ALL_VMS, "", "", method_stop_all_vms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD(CONCIERGE_METHOD_STOP_ALL_VMS, "", "", method_stop_all_vms,
+                      SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STOPPING, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STOPPED, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_VTABLE_END,
@@ -239,7 +241,8 @@ int manager_connect_bus(Manager *m)
 
         r = sd_bus_request_name(m->bus, CONCIERGE_BUS_NAME, 0);
         if (r == -EEXIST)
-                return log_error_errno(r, "%s is already owned on this bus; is another vm_concierge running?",
+                return log_error_errno(r,
+                                       "%s is already owned on this bus; is another vm_concierge running?",
                                        CONCIERGE_BUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to claim %s", CONCIERGE_BUS_NAME);

@@ -15,7 +15,8 @@ int manager_new(const ManagerConfig *config, Manager **ret)
 {
         _cleanup_(manager_freep) Manager *m = NULL;
 
-        if (!config || !config->bus || !config->runtime_dir || !config->state_dir || !config->vmm_path || !ret)
+        if (!config || !config->bus || !config->runtime_dir || !config->state_dir || !config->vmm_path ||
+            !ret)
                 return -EINVAL;
 
         m = calloc(1, sizeof(*m));
@@ -185,8 +186,8 @@ Vm *manager_find_vm(Manager *m, const char *owner_id, const char *name)
         if (!m || !owner_id || !name)
                 return NULL;
         MANAGER_FOREACH_VM(vm, m)
-                if (streq(vm->owner_id, owner_id) && streq(vm->name, name))
-                        return vm;
+        if (streq(vm->owner_id, owner_id) && streq(vm->name, name))
+                return vm;
         return NULL;
 }
 
@@ -195,8 +196,8 @@ Vm *manager_find_vm_by_pid(Manager *m, pid_t pid)
         if (!m || pid <= 0)
                 return NULL;
         MANAGER_FOREACH_VM(vm, m)
-                if (vm->pid == pid)
-                        return vm;
+        if (vm->pid == pid)
+                return vm;
         return NULL;
 }
 

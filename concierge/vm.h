@@ -33,11 +33,11 @@ struct Vm {
         char *name;
         VmState state;
 
-        int vm_type;    /* VmInfo.VmType of the API */
-        int64_t cid;    /* vsock context id; 0 = none assigned */
-        pid_t pid;      /* the VMM process; 0 = none */
+        int vm_type; /* VmInfo.VmType of the API */
+        int64_t cid; /* vsock context id; 0 = none assigned */
+        pid_t pid;   /* the VMM process; 0 = none */
         uint32_t memory_mib;
-        char *backend;  /* "embedded", ... */
+        char *backend; /* "embedded", ... */
         char *cgroup_path;
         char *vcpu_cgroup_path;
 };

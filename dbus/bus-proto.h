@@ -36,7 +36,8 @@ int proto_pack(const ProtobufCMessage *msg, uint8_t **ret_data, size_t *ret_size
 
 /* Read one `ay` from `m` and unpack it as `desc` (limit BUS_PROTO_MAX_REQUEST_SIZE). Errors as
  * proto_unpack(), plus -EBADMSG when the next argument is not an `ay`. */
-int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret);
+int bus_message_read_proto(sd_bus_message *m, const ProtobufCMessageDescriptor *desc,
+                           ProtobufCMessage **ret);
 
 /* The same with another size limit (clients reading replies use BUS_PROTO_MAX_REPLY_SIZE). */
 int bus_message_read_proto_limit(sd_bus_message *m, const ProtobufCMessageDescriptor *desc, size_t max_size,

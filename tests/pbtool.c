@@ -79,34 +79,34 @@ typedef struct Method {
 } Method;
 
 static const Method methods[] = {
-        { CONCIERGE_METHOD_START_VM, D(start_vm_request), D(start_vm_response) },
-        { CONCIERGE_METHOD_STOP_VM, D(stop_vm_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_STOP_VM_WITHOUT_OWNER_ID, D(stop_vm_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_STOP_ALL_VMS, NULL, NULL },
-        { CONCIERGE_METHOD_SUSPEND_VM, D(suspend_vm_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_RESUME_VM, D(resume_vm_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_GET_VM_INFO, D(get_vm_info_request), D(get_vm_info_response) },
-        { CONCIERGE_METHOD_LIST_VMS, D(list_vms_request), D(list_vms_response) },
-        { CONCIERGE_METHOD_GET_BALLOON_INFO, D(get_balloon_info_request), D(get_balloon_info_response) },
-        { CONCIERGE_METHOD_SET_BALLOON_TIMER, D(set_balloon_timer_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_SWAP_VM, D(swap_vm_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_AGGRESSIVE_BALLOON, D(aggressive_balloon_request), D(success_failure_response) },
-        { CONCIERGE_METHOD_SET_VM_CPU_RESTRICTION, D(set_vm_cpu_restriction_request),
-          D(set_vm_cpu_restriction_response) },
-        { CONCIERGE_METHOD_GET_VM_LOGS, D(get_vm_logs_request), D(get_vm_logs_response) },
-        { CONCIERGE_METHOD_RECLAIM_VM_MEMORY, D(reclaim_vm_memory_request), D(reclaim_vm_memory_response) },
+        {CONCIERGE_METHOD_START_VM, D(start_vm_request), D(start_vm_response)},
+        {CONCIERGE_METHOD_STOP_VM, D(stop_vm_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_STOP_VM_WITHOUT_OWNER_ID, D(stop_vm_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_STOP_ALL_VMS, NULL, NULL},
+        {CONCIERGE_METHOD_SUSPEND_VM, D(suspend_vm_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_RESUME_VM, D(resume_vm_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_GET_VM_INFO, D(get_vm_info_request), D(get_vm_info_response)},
+        {CONCIERGE_METHOD_LIST_VMS, D(list_vms_request), D(list_vms_response)},
+        {CONCIERGE_METHOD_GET_BALLOON_INFO, D(get_balloon_info_request), D(get_balloon_info_response)},
+        {CONCIERGE_METHOD_SET_BALLOON_TIMER, D(set_balloon_timer_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_SWAP_VM, D(swap_vm_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_AGGRESSIVE_BALLOON, D(aggressive_balloon_request), D(success_failure_response)},
+        {CONCIERGE_METHOD_SET_VM_CPU_RESTRICTION, D(set_vm_cpu_restriction_request),
+         D(set_vm_cpu_restriction_response)},
+        {CONCIERGE_METHOD_GET_VM_LOGS, D(get_vm_logs_request), D(get_vm_logs_response)},
+        {CONCIERGE_METHOD_RECLAIM_VM_MEMORY, D(reclaim_vm_memory_request), D(reclaim_vm_memory_response)},
 };
 
 static const struct {
         const char *name;
         const ProtobufCMessageDescriptor *desc;
 } signals[] = {
-        { CONCIERGE_SIGNAL_VM_STARTING_UP, D(vm_starting_up_signal) },
-        { CONCIERGE_SIGNAL_VM_STARTED, D(vm_started_signal) },
-        { CONCIERGE_SIGNAL_VM_STOPPING, D(vm_stopping_signal) },
-        { CONCIERGE_SIGNAL_VM_STOPPED, D(vm_stopped_signal) },
-        { CONCIERGE_SIGNAL_VM_SWAPPING, D(vm_swapping_signal) },
-        { CONCIERGE_SIGNAL_VM_GUEST_USERLAND_READY, D(vm_guest_userland_ready_signal) },
+        {CONCIERGE_SIGNAL_VM_STARTING_UP, D(vm_starting_up_signal)},
+        {CONCIERGE_SIGNAL_VM_STARTED, D(vm_started_signal)},
+        {CONCIERGE_SIGNAL_VM_STOPPING, D(vm_stopping_signal)},
+        {CONCIERGE_SIGNAL_VM_STOPPED, D(vm_stopped_signal)},
+        {CONCIERGE_SIGNAL_VM_SWAPPING, D(vm_swapping_signal)},
+        {CONCIERGE_SIGNAL_VM_GUEST_USERLAND_READY, D(vm_guest_userland_ready_signal)},
 };
 
 static const ProtobufCMessageDescriptor *find_type(const char *name)
@@ -177,7 +177,7 @@ static int parse_integer(const char *s, bool is_signed, int64_t min, uint64_t ma
                         int32_t v32 = (int32_t)v;
                         memcpy(out, &v32, 4);
                 } else
-                        memcpy(out, &(int64_t){ v }, 8);
+                        memcpy(out, &(int64_t){v}, 8);
         } else {
                 if (*s == '-')
                         return -ERANGE;
@@ -188,7 +188,7 @@ static int parse_integer(const char *s, bool is_signed, int64_t min, uint64_t ma
                         uint32_t v32 = (uint32_t)v;
                         memcpy(out, &v32, 4);
                 } else
-                        memcpy(out, &(uint64_t){ v }, 8);
+                        memcpy(out, &(uint64_t){v}, 8);
         }
         return 0;
 }
@@ -220,7 +220,8 @@ static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *va
                         return -EINVAL;
                 return 0;
         case PROTOBUF_C_TYPE_ENUM: {
-                const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, value);
+                const ProtobufCEnumValue *ev =
+                        protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, value);
                 int32_t v;
 
                 if (ev)
@@ -626,11 +627,11 @@ static int parse_call_options(int argc, char **argv, CallOptions *o)
 {
         enum { ARG_ADDRESS = 0x100, ARG_TIMEOUT, ARG_FD, ARG_SIZE, ARG_FILL };
         static const struct option options[] = {
-                { "address", required_argument, NULL, ARG_ADDRESS },
-                { "timeout", required_argument, NULL, ARG_TIMEOUT },
-                { "fd", required_argument, NULL, ARG_FD },
-                { "size", required_argument, NULL, ARG_SIZE },
-                { "fill", required_argument, NULL, ARG_FILL },
+                {"address", required_argument, NULL, ARG_ADDRESS},
+                {"timeout", required_argument, NULL, ARG_TIMEOUT},
+                {"fd", required_argument, NULL, ARG_FD},
+                {"size", required_argument, NULL, ARG_SIZE},
+                {"fill", required_argument, NULL, ARG_FILL},
                 {},
         };
         int c;
@@ -690,7 +691,8 @@ static int connect_bus(const char *address, sd_bus **ret)
                         r = sd_bus_start(bus);
         }
         if (r < 0) {
-                fprintf(stderr, "pbtool: cannot connect to the bus %s: %s\n", address ?: "(system)", strerror(-r));
+                fprintf(stderr, "pbtool: cannot connect to the bus %s: %s\n", address ?: "(system)",
+                        strerror(-r));
                 return r;
         }
         *ret = TAKE_PTR(bus);
@@ -734,9 +736,9 @@ static int do_call(const CallOptions *o, const Method *method, const uint8_t *da
                 if (sd_bus_error_is_set(&error)) {
                         printf("dbus-error: %s: %s\n", error.name, strempty(error.message));
                         return sd_bus_error_has_name(&error, SD_BUS_ERROR_TIMEOUT) ||
-                                               sd_bus_error_has_name(&error, SD_BUS_ERROR_NO_REPLY) ?
-                                       EXIT_TIMEOUT :
-                                       EXIT_DBUS_ERROR;
+                                               sd_bus_error_has_name(&error, SD_BUS_ERROR_NO_REPLY)
+                                       ? EXIT_TIMEOUT
+                                       : EXIT_DBUS_ERROR;
                 }
                 fprintf(stderr, "pbtool: call failed: %s\n", strerror(-r));
                 return r == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_DBUS_ERROR;
@@ -838,8 +840,8 @@ static int verb_wait_signal(int argc, char **argv)
 
         if (connect_bus(o.address, &bus) < 0)
                 return EXIT_NO_BUS;
-        r = sd_bus_match_signal(bus, NULL, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE, argv[i],
-                                on_signal, (void *)desc);
+        r = sd_bus_match_signal(bus, NULL, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
+                                argv[i], on_signal, (void *)desc);
         if (r < 0) {
                 fprintf(stderr, "pbtool: cannot subscribe: %s\n", strerror(-r));
                 return EXIT_FAILURE;
@@ -889,7 +891,8 @@ int main(int argc, char **argv)
         else if (streq(verb, "wait-signal"))
                 r = verb_wait_signal(argc - 1, argv + 1);
         else {
-                fprintf(stderr, "usage: pbtool encode|decode|call|call-raw|wait-signal ... (see tests/pbtool.c)\n");
+                fprintf(stderr,
+                        "usage: pbtool encode|decode|call|call-raw|wait-signal ... (see tests/pbtool.c)\n");
                 r = EXIT_USAGE;
         }
         return r;

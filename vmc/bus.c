@@ -56,7 +56,8 @@ static int vmc_connect(Vmc *vmc)
         if (r < 0) {
                 if (r == -EINVAL && vmc->address)
                         return vmc_usage_error("'%s' is not a valid D-Bus address", vmc->address);
-                return vmc_error("cannot connect to the D-Bus %s: %s", vmc->address ?: "system bus", strerror(-r));
+                return vmc_error("cannot connect to the D-Bus %s: %s", vmc->address ?: "system bus",
+                                 strerror(-r));
         }
 
         vmc->bus = TAKE_PTR(bus);
@@ -83,7 +84,8 @@ int vmc_call(Vmc *vmc, const char *method, const ProtobufCMessage *request,
 
         r = sd_bus_call(vmc->bus, call, VMC_CALL_TIMEOUT_USEC, &error, &reply);
         if (r < 0) {
-                if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                           SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                         return vmc_error("vm_concierge is not running (nobody owns %s on the %s)",
                                          CONCIERGE_BUS_NAME, vmc->address ? "bus" : "system bus");
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))

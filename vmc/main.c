@@ -24,25 +24,26 @@ static void help(void)
                "  --json               Machine-readable output\n"
                "  -h, --help           Show this help\n"
                "\n"
-               "Exit status: 0 success, 1 failure (daemon absent, call failed, no such VM), 2 usage error.\n");
+               "Exit status: 0 success, 1 failure (daemon absent, call failed, no such VM), 2 usage "
+               "error.\n");
 }
 
 static const struct {
         const char *name;
         int (*run)(Vmc *vmc, int argc, char **argv);
 } verbs[] = {
-        { "list", verb_list },
-        { "info", verb_info },
+        {"list", verb_list},
+        {"info", verb_info},
 };
 
 int main(int argc, char **argv)
 {
         enum { ARG_ADDRESS = 0x100, ARG_OWNER, ARG_JSON };
         static const struct option options[] = {
-                { "address", required_argument, NULL, ARG_ADDRESS },
-                { "owner", required_argument, NULL, ARG_OWNER },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
+                {"address", required_argument, NULL, ARG_ADDRESS},
+                {"owner", required_argument, NULL, ARG_OWNER},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"help", no_argument, NULL, 'h'},
                 {},
         };
         Vmc vmc = {};
@@ -86,7 +87,8 @@ int main(int argc, char **argv)
 
                 if (env && *env) {
                         if (!owner_id_is_valid(env))
-                                return vmc_usage_error("CROS_USER_ID_HASH must be hex digits, got '%s'", env);
+                                return vmc_usage_error("CROS_USER_ID_HASH must be hex digits, got '%s'",
+                                                       env);
                         owner = env;
                 } else {
                         vmc_owner_id_from_uid(getuid(), derived_owner);

@@ -41,7 +41,8 @@ static json_object *vm_to_json(const char *name, const char *owner_id, int statu
                 json_object_object_add(j, "memory_mib", json_object_new_int64(info->memory_mib));
                 json_object_object_add(j, "allocated_memory", json_object_new_int64(info->allocated_memory));
                 json_object_object_add(j, "backend", json_object_new_string(strempty(info->backend)));
-                json_object_object_add(j, "cgroup_path", json_object_new_string(strempty(info->cgroup_path)));
+                json_object_object_add(j, "cgroup_path",
+                                       json_object_new_string(strempty(info->cgroup_path)));
                 json_object_object_add(j, "vcpu_cgroup_path",
                                        json_object_new_string(strempty(info->vcpu_cgroup_path)));
         }
@@ -63,8 +64,8 @@ int verb_list(Vmc *vmc, int argc, char **argv)
                 return vmc_usage_error("list takes no arguments");
 
         request.owner_id = (char *)vmc->owner_id;
-        r = vmc_call(vmc, CONCIERGE_METHOD_LIST_VMS, &request.base, &vm_tools__concierge__list_vms_response__descriptor,
-                     (ProtobufCMessage **)&response);
+        r = vmc_call(vmc, CONCIERGE_METHOD_LIST_VMS, &request.base,
+                     &vm_tools__concierge__list_vms_response__descriptor, (ProtobufCMessage **)&response);
         if (r != 0)
                 return r;
         if (!response->success)
@@ -101,7 +102,8 @@ int verb_list(Vmc *vmc, int argc, char **argv)
                 if (info && info->memory_mib > 0)
                         snprintf(mem, sizeof(mem), "%" PRIu32 " MiB", info->memory_mib);
                 printf("%-*s  %-10s  %-10s  %6" PRId64 "  %8d  %10s\n", w, e->name, status_string(e->status),
-                       type_string(info ? info->vm_type : 0), info ? info->cid : 0, info ? info->pid : 0, mem);
+                       type_string(info ? info->vm_type : 0), info ? info->cid : 0, info ? info->pid : 0,
+                       mem);
         }
         printf("%zu VM%s.\n", response->n_vms, response->n_vms == 1 ? "" : "s");
         return 0;
@@ -134,7 +136,8 @@ int verb_info(Vmc *vmc, int argc, char **argv)
                 return vmc_error("vm_concierge answered without the VM's information");
 
         if (vmc->json) {
-                _cleanup_(json_object_putp) json_object *j = vm_to_json(argv[1], vmc->owner_id, info->status, info);
+                _cleanup_(json_object_putp) json_object *j =
+                        vm_to_json(argv[1], vmc->owner_id, info->status, info);
                 print_json(j);
                 return 0;
         }

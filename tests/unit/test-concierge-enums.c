@@ -48,12 +48,12 @@ static void check_table(const Table *t)
 static void test_tables(void **state)
 {
         const Table tables[] = {
-                { "VmStatus", &vm_tools__concierge__vm_status__descriptor, VM_STATUS_MAX, vm_status_to_string,
-                  vm_status_from_string },
-                { "VmInfo.VmType", &vm_tools__concierge__vm_info__vm_type__descriptor, VM_TYPE_MAX,
-                  vm_type_to_string, vm_type_from_string },
-                { "VmStopReason", &vm_tools__concierge__vm_stop_reason__descriptor, VM_STOP_REASON_MAX,
-                  vm_stop_reason_to_string, vm_stop_reason_from_string },
+                {"VmStatus", &vm_tools__concierge__vm_status__descriptor, VM_STATUS_MAX, vm_status_to_string,
+                 vm_status_from_string},
+                {"VmInfo.VmType", &vm_tools__concierge__vm_info__vm_type__descriptor, VM_TYPE_MAX,
+                 vm_type_to_string, vm_type_from_string},
+                {"VmStopReason", &vm_tools__concierge__vm_stop_reason__descriptor, VM_STOP_REASON_MAX,
+                 vm_stop_reason_to_string, vm_stop_reason_from_string},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(tables); i++)
@@ -62,7 +62,8 @@ static void test_tables(void **state)
 
 static void test_known_names(void **state)
 {
-        assert_string_equal(vm_status_to_string(VM_TOOLS__CONCIERGE__VM_STATUS__VM_STATUS_RUNNING), "running");
+        assert_string_equal(vm_status_to_string(VM_TOOLS__CONCIERGE__VM_STATUS__VM_STATUS_RUNNING),
+                            "running");
         assert_string_equal(vm_type_to_string(VM_TOOLS__CONCIERGE__VM_INFO__VM_TYPE__ARC_VM), "arc-vm");
         assert_int_equal(vm_stop_reason_from_string("service-shutdown"),
                          VM_TOOLS__CONCIERGE__VM_STOP_REASON__SERVICE_SHUTDOWN);

@@ -14,7 +14,7 @@ static void test_round_trip(void **state)
         VmTools__Concierge__ListVmsResponse response = VM_TOOLS__CONCIERGE__LIST_VMS_RESPONSE__INIT;
         VmTools__Concierge__ExtendedVmInfo e0 = VM_TOOLS__CONCIERGE__EXTENDED_VM_INFO__INIT, e1 = e0;
         VmTools__Concierge__VmInfo i0 = VM_TOOLS__CONCIERGE__VM_INFO__INIT;
-        VmTools__Concierge__ExtendedVmInfo *vms[] = { &e0, &e1 };
+        VmTools__Concierge__ExtendedVmInfo *vms[] = {&e0, &e1};
         _cleanup_proto_ VmTools__Concierge__ListVmsResponse *out = NULL;
         _cleanup_free_ uint8_t *data = NULL;
         size_t size;
@@ -60,9 +60,9 @@ static void test_round_trip(void **state)
 static void test_upstream_field_numbers(void **state)
 {
         /* GetVmInfoRequest{name=1:"vm", owner_id=2:"ab"} */
-        static const uint8_t get_vm_info[] = { 0x0a, 2, 'v', 'm', 0x12, 2, 'a', 'b' };
+        static const uint8_t get_vm_info[] = {0x0a, 2, 'v', 'm', 0x12, 2, 'a', 'b'};
         /* StartVmRequest{name=4:"x", owner_id=7:"ab", cpus=12:2, memory_mib=1000:512} */
-        static const uint8_t start_vm[] = { 0x22, 1, 'x', 0x3a, 2, 'a', 'b', 0x60, 2, 0xc0, 0x3e, 0x80, 0x04 };
+        static const uint8_t start_vm[] = {0x22, 1, 'x', 0x3a, 2, 'a', 'b', 0x60, 2, 0xc0, 0x3e, 0x80, 0x04};
         _cleanup_proto_ VmTools__Concierge__GetVmInfoRequest *g = NULL;
         _cleanup_proto_ VmTools__Concierge__StartVmRequest *s = NULL;
 
@@ -105,20 +105,21 @@ static void test_bad_input(void **state)
                 uint8_t bytes[8];
                 size_t len;
         } table[] = {
-                { "unterminated varint tag", { 0xff, 0xff }, 2 },
-                { "length past the end", { 0x0a, 100, 'a', 'b' }, 4 },
-                { "truncated mid-field", { 0x12, 2, 'a' }, 3 },
-                { "field number 0", { 0x00, 0x00 }, 2 },
-                { "wire type 7", { 0x0f, 0x01 }, 2 },
-                { "end-group without start", { 0x0c }, 1 },
-                { "unterminated varint value", { 0x08, 0x80, 0x80 }, 3 },
+                {"unterminated varint tag", {0xff, 0xff}, 2},
+                {"length past the end", {0x0a, 100, 'a', 'b'}, 4},
+                {"truncated mid-field", {0x12, 2, 'a'}, 3},
+                {"field number 0", {0x00, 0x00}, 2},
+                {"wire type 7", {0x0f, 0x01}, 2},
+                {"end-group without start", {0x0c}, 1},
+                {"unterminated varint value", {0x08, 0x80, 0x80}, 3},
         };
         ProtobufCMessage *out = (ProtobufCMessage *)0x1;
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 print_message("%s\n", table[i].what);
-                assert_int_equal(proto_unpack(&vm_tools__concierge__get_vm_info_request__descriptor, table[i].bytes,
-                                              table[i].len, BUS_PROTO_MAX_REQUEST_SIZE, &out),
+                assert_int_equal(proto_unpack(&vm_tools__concierge__get_vm_info_request__descriptor,
+                                              table[i].bytes, table[i].len, BUS_PROTO_MAX_REQUEST_SIZE,
+                                              &out),
                                  -EBADMSG);
                 assert_ptr_equal(out, (ProtobufCMessage *)0x1); /* untouched on failure */
         }
@@ -215,14 +216,10 @@ static void test_invalid_arguments(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_round_trip),
-                cmocka_unit_test(test_upstream_field_numbers),
-                cmocka_unit_test(test_empty_is_defaults),
-                cmocka_unit_test(test_bad_input),
-                cmocka_unit_test(test_truncations),
-                cmocka_unit_test(test_garbage),
-                cmocka_unit_test(test_size_limit),
-                cmocka_unit_test(test_invalid_arguments),
+                cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_upstream_field_numbers),
+                cmocka_unit_test(test_empty_is_defaults), cmocka_unit_test(test_bad_input),
+                cmocka_unit_test(test_truncations),       cmocka_unit_test(test_garbage),
+                cmocka_unit_test(test_size_limit),        cmocka_unit_test(test_invalid_arguments),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,7 +98,7 @@ static void test_registry(void **state)
 
         unsigned n = 0;
         MANAGER_FOREACH_VM(vm, m)
-                n++;
+        n++;
         assert_int_equal(n, 2);
         /* teardown frees the rest */
 }
@@ -109,10 +109,12 @@ static void test_stop_all(void **state)
 
         add(m, "aaaa", "one", 0);
         add(m, "bbbb", "two", 0);
-        assert_int_equal(manager_stop_all_vms(m, VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED), 2);
+        assert_int_equal(
+                manager_stop_all_vms(m, VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED), 2);
         assert_int_equal(m->n_vms, 0);
         assert_null(m->vms);
-        assert_int_equal(manager_stop_all_vms(m, VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED), 0);
+        assert_int_equal(
+                manager_stop_all_vms(m, VM_TOOLS__CONCIERGE__VM_STOP_REASON__STOP_ALL_VMS_REQUESTED), 0);
 }
 
 static void test_cids(void **state)

@@ -15,22 +15,22 @@ static void test_owner_ids(void **state)
                 const char *id;
                 bool valid;
         } table[] = {
-                { "0123456789abcdef", true },
-                { "ABCDEF", true },
-                { "aBc0", true },
-                { "a", true },
-                { "da39a3ee5e6b4b0d3255bfef95601890afd80709", true }, /* a cryptohome-style hash */
-                { "", false },
-                { "xyz", false },
-                { "abc!", false },
-                { "12 34", false },
-                { " 1234", false },
-                { "1234\n", false },
-                { "0x1234", false },
-                { "abc/def", false },
-                { "../..", false },
-                { "g", false },
-                { "é", false },
+                {"0123456789abcdef", true},
+                {"ABCDEF", true},
+                {"aBc0", true},
+                {"a", true},
+                {"da39a3ee5e6b4b0d3255bfef95601890afd80709", true}, /* a cryptohome-style hash */
+                {"", false},
+                {"xyz", false},
+                {"abc!", false},
+                {"12 34", false},
+                {" 1234", false},
+                {"1234\n", false},
+                {"0x1234", false},
+                {"abc/def", false},
+                {"../..", false},
+                {"g", false},
+                {"é", false},
         };
         char long_id[OWNER_ID_MAX + 2];
 
@@ -54,25 +54,25 @@ static void test_vm_names(void **state)
                 const char *name;
                 bool valid;
         } table[] = {
-                { "termina", true },
-                { "arcvm", true },
-                { "my vm", true },
-                { "vm-1_2.3", true },
-                { "../etc", true }, /* only a name: it never becomes a path as-is */
-                { "grüße", true },
-                { "日本語", true },
-                { "😀", true },
-                { "", false },
-                { "a\nb", false },
-                { "\t", false },
-                { "a\x7f", false },
-                { "\x1b[31m", false },
-                { "\xff", false },             /* not UTF-8 */
-                { "a\xc3", false },            /* truncated sequence */
-                { "\xc0\xaf", false },         /* overlong '/' */
-                { "\xed\xa0\x80", false },     /* surrogate */
-                { "\xf4\x90\x80\x80", false }, /* above U+10FFFF */
-                { "\xe2\x82", false },         /* truncated 3-byte sequence */
+                {"termina", true},
+                {"arcvm", true},
+                {"my vm", true},
+                {"vm-1_2.3", true},
+                {"../etc", true}, /* only a name: it never becomes a path as-is */
+                {"grüße", true},
+                {"日本語", true},
+                {"😀", true},
+                {"", false},
+                {"a\nb", false},
+                {"\t", false},
+                {"a\x7f", false},
+                {"\x1b[31m", false},
+                {"\xff", false},             /* not UTF-8 */
+                {"a\xc3", false},            /* truncated sequence */
+                {"\xc0\xaf", false},         /* overlong '/' */
+                {"\xed\xa0\x80", false},     /* surrogate */
+                {"\xf4\x90\x80\x80", false}, /* above U+10FFFF */
+                {"\xe2\x82", false},         /* truncated 3-byte sequence */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
