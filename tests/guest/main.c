@@ -16,11 +16,16 @@
  *   counter                     COUNTER <timer ticks> (advances at 100 Hz while the vCPU runs)
  *   cpus                        CPUS <vCPUs checked in>
  *   meminfo                     MEMINFO total=<bytes> heap=<bytes> tracked=<pages> free=<pages>
+ *                               balloon=<pages>
+ *   balloon                     BALLOON state=<absent|running|failed> ... (virtio-balloon driver)
+ *   balloon-garbage             post a descriptor outside RAM on the inflate queue (the device
+ *                               must go to NEEDS_RESET; the driver then sets it up again)
  *   tsc                         TSC <kHz>
  *   crash                       touch an unmapped address (reported on ttyS0, VM stops as crashed)
  *   exit [<code>]               no code: i8042 reset; with a code: the debug-exit port
  * Commands can also be given on the kernel command line after "--", separated by ';'; their
  * replies go to ttyS0. */
+#include "balloon.h"
 #include "guest.h"
 #include "mem.h"
 
@@ -176,6 +181,7 @@ static void cmd_fill(const char *args)
                 for (unsigned j = 0; j < PAGE_SIZE / 8; j++)
                         w[j] = pattern_word(seed, gpa + j * 8);
                 page_state[i] = (uint8_t)slot;
+                mem_set_used(i, true);
         }
         reply("OK filled %lu\n", count);
 }
@@ -222,6 +228,7 @@ static void cmd_zero(const char *args)
         for (uint64_t i = first; i < first + count; i++) {
                 memset(page_ptr(i), 0, PAGE_SIZE);
                 page_state[i] = PAGE_ZERO;
+                mem_set_used(i, true);
         }
         reply("OK zeroed %lu\n", count);
 }
@@ -346,7 +353,7 @@ static void run_command(char *line)
                         return;
                 }
                 guest_exit((uint32_t)code);
-        } else
+        } else if (!balloon_command(verb, args, reply))
                 reply("ERR unknown command '%s'\n", verb);
 }
 
@@ -384,6 +391,7 @@ void user_entry(void)
                 guest_exit(1);
         }
         con_printf("TESTGUEST READY cpus=%u heap=%lu\n", cpus_online, mem_heap_pages() * PAGE_SIZE);
+        balloon_init();
         run_cmdline();
 
         reply = chan_printf;
@@ -392,7 +400,8 @@ void user_entry(void)
         bool overflow = false;
         for (;;) {
                 if (!uart_rx_ready(COM2)) {
-                        idle();
+                        if (!balloon_poll())
+                                idle();
                         continue;
                 }
                 char c = uart_getc(COM2);

@@ -25,6 +25,7 @@ extern char __image_end[];
 
 uint8_t page_state[MAX_HEAP_PAGES];
 uint64_t seed_table[SEED_SLOTS];
+uint64_t page_used[MAX_HEAP_PAGES / 64];
 static unsigned n_seeds;
 static const char *cmdline = "";
 static uint64_t heap_base, heap_pages, total_bytes;

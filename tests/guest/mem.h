@@ -2,6 +2,7 @@
 /* Test guest memory bookkeeping (see mem.c). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PAGE_SIZE 4096u
@@ -17,6 +18,23 @@ enum {
 
 extern uint8_t page_state[MAX_HEAP_PAGES];
 extern uint64_t seed_table[SEED_SLOTS];
+/* One bit per heap page: the workload wrote it since the guest started or since it last came back
+ * from the balloon, so it is resident on the host. The balloon driver inflates with these pages
+ * first (a guest allocator hands out recently freed, hot pages first). */
+extern uint64_t page_used[MAX_HEAP_PAGES / 64];
+
+static inline void mem_set_used(uint64_t page, bool used)
+{
+        if (used)
+                page_used[page / 64] |= UINT64_C(1) << (page % 64);
+        else
+                page_used[page / 64] &= ~(UINT64_C(1) << (page % 64));
+}
+
+static inline bool mem_is_used(uint64_t page)
+{
+        return page_used[page / 64] >> (page % 64) & 1;
+}
 
 const char *mem_cmdline(void);
 int mem_seed_slot(uint64_t seed);
