@@ -21,11 +21,14 @@
  *   balloon-garbage             post a descriptor outside RAM on the inflate queue (the device
  *                               must go to NEEDS_RESET; the driver then sets it up again)
  *   tsc                         TSC <kHz>
+ *   faultbench <mib> [seq|rand] [<off>]  time the first read of each page (bench.c)
+ *                               -> OK faultbench pages=<n> p50_ns= p99_ns= max_ns= mean_ns=
  *   crash                       touch an unmapped address (reported on ttyS0, VM stops as crashed)
  *   exit [<code>]               no code: i8042 reset; with a code: the debug-exit port
  * Commands can also be given on the kernel command line after "--", separated by ';'; their
  * replies go to ttyS0. */
 #include "balloon.h"
+#include "bench.h"
 #include "guest.h"
 #include "mem.h"
 
@@ -341,6 +344,8 @@ static void run_command(char *line)
                 cmd_meminfo();
         else if (streq_(verb, "tsc"))
                 reply("TSC %lu\n", tsc_khz());
+        else if (streq_(verb, "faultbench"))
+                cmd_faultbench(args, reply);
         else if (streq_(verb, "crash"))
                 (void)*(volatile uint64_t *)(uintptr_t)UINT64_C(0x8000000000); /* beyond the page tables */
         else if (streq_(verb, "exit")) {

@@ -2,7 +2,7 @@
 # tests/guest/: the freestanding x86-64 test guest, built to $(B)/guest/testguest.elf.
 # Never built with sanitizers or the host's hardening flags: it runs on bare (virtual) metal.
 GUEST_ELF := $(B)/guest/testguest.elf
-GUEST_SRCS := entry.S ring0.c lib.c uart.c mem.c balloon.c main.c
+GUEST_SRCS := entry.S ring0.c lib.c uart.c mem.c balloon.c main.c bench.c
 GUEST_OBJS := $(addprefix $(B)/guest/obj/,$(addsuffix .o,$(basename $(GUEST_SRCS))))
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes \
 	-ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie -fno-stack-protector \
