@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -144,9 +145,19 @@ _noreturn_ static void child_exec(const ChildSetup *s)
         int high[ELEMENTSOF(s->src)];
         int err_fd = s->err_fd;
 
-        /* Dispositions set to SIG_IGN would survive exec (the daemon ignores SIGPIPE). */
+        /* Dispositions set to SIG_IGN would survive exec (the daemon ignores SIGPIPE). glibc's
+         * sigaction() refuses its two internal real-time signals (32, 33), which a parent such as
+         * GNU make may leave ignored, so those are reset with the raw system call. */
         for (int sig = 1; sig < _NSIG; sig++)
-                (void)sigaction(sig, &dfl, NULL);
+                if (sigaction(sig, &dfl, NULL) < 0 && sig != SIGKILL && sig != SIGSTOP) {
+                        struct {
+                                void (*handler)(int);
+                                unsigned long flags;
+                                void (*restorer)(void);
+                                uint64_t mask;
+                        } kdfl = { .handler = SIG_DFL };
+                        (void)syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(kdfl.mask));
+                }
         sigemptyset(&all);
         (void)sigprocmask(SIG_SETMASK, &all, NULL);
 
