@@ -3,7 +3,11 @@
  * the same run (issue 5): (a) enable vs memcpy, (b) swap-out vs dd conv=fdatasync in the same
  * dir, (c) fault latency from staging / file vs first touch / pread 4 KiB, (d) sequential scan of
  * swapped-out memory vs never-touched memory, (e) disable vs reading the file.
- * Prints `name value unit` lines. Usage: swap-bench DIR [RAM_MIB] */
+ * Prints `name value unit` lines. Usage: swap-bench DIR [RAM_MIB]
+ *
+ * bench/swap.sh measures the real VMM with the test guest and takes its host-side limits from
+ * `swap-bench --ref FILE MIB`: memcpy of MIB MiB, random cold pread of 4 KiB from FILE (a file in
+ * the swap dir) and a cold sequential read of FILE. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -118,8 +122,69 @@ static SwapStatusInfo wait_state(SwapEngine *e)
         return s;
 }
 
+/* --ref FILE MIB: the limits bench/swap.sh compares the VMM against. */
+static int ref_main(const char *path, uint64_t mib)
+{
+        uint64_t size = mib << 20, npages = size / PAGE;
+        uint8_t *a = malloc(size), *b = malloc(size);
+        if (!a || !b)
+                die("malloc");
+        fill(a, size);
+        memset(b, 1, size);
+        double best = 0;
+        for (int i = 0; i < 3; i++) {
+                double t = now();
+                memcpy(b, a, size);
+                __asm__ volatile("" : : "r"(b) : "memory");
+                best = MAX(best, (double)size / (now() - t) / (1 << 30));
+        }
+        printf("memcpy_prefaulted %.2f GiB/s\n", best);
+        int sfd;
+        uint8_t *s = map_memfd(size, &sfd);
+        double t = now();
+        memcpy(s, a, size);
+        printf("memcpy_to_fresh_shmem %.2f GiB/s\n", (double)size / (now() - t) / (1 << 30));
+        munmap(s, size);
+        close(sfd);
+        free(a);
+        free(b);
+
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                die("open");
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        unsigned n = (unsigned)MIN(npages / 4, 16384u);
+        double *lat = malloc(n * sizeof(double));
+        uint8_t page[PAGE];
+        uint64_t x = 99;
+        for (unsigned i = 0; i < n; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                off_t off = (off_t)((x >> 17) % npages) * PAGE;
+                double t0 = now();
+                if (pread(fd, page, PAGE, off) != PAGE)
+                        die("pread");
+                lat[i] = (now() - t0) * 1e6;
+        }
+        qsort(lat, n, sizeof(double), cmp_double);
+        printf("pread_4k_cold_p50 %.2f us\npread_4k_cold_p99 %.2f us\n", lat[n / 2], lat[n * 99 / 100]);
+        free(lat);
+
+        uint8_t *buf = malloc(2 << 20);
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        t = now();
+        for (uint64_t off = 0; off < size; off += 2 << 20)
+                if (pread(fd, buf, 2 << 20, (off_t)off) != 2 << 20)
+                        die("read file");
+        printf("read_file_cold %.2f GiB/s\n", (double)size / (now() - t) / (1 << 30));
+        free(buf);
+        close(fd);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc == 4 && streq(argv[1], "--ref"))
+                return ref_main(argv[2], strtoull(argv[3], NULL, 10));
         if (argc < 2) {
                 fprintf(stderr, "usage: %s DIR [RAM_MIB]\n", argv[0]);
                 return 2;
