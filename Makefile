@@ -138,6 +138,7 @@ include cgroups/module.mk
 include vmm_backend/module.mk
 include concierge/module.mk
 -include concierge/lifecycle.mk
+-include concierge/vm-dbus.mk
 include vmc/module.mk
 include tests/module.mk
 
