@@ -3,6 +3,7 @@
  * itself (only through UFFDIO_* ioctls), so it can never fault on it. Per fault, in crosvm's order
  * (reference/vmm.md §1.4): staging, else the swap file, else a zero page. */
 #include <linux/userfaultfd.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -149,19 +150,39 @@ static const void *cluster_source(SwapEngine *e, uint64_t p, uint64_t n)
         return e->fault_bounce;
 }
 
-/* Fault-around: sequential faults grow the cluster 1 -> 16 -> 64 pages, anything else resets it.
- * Only pages that still have a staged/file copy are included (they are missing from guest RAM),
- * so a page the guest already has is never overwritten. */
+/* Fault-around: sequential faults grow the cluster 1 -> 16 -> 64 -> 256 pages, anything else
+ * resets it. Only pages that still have a staged/file copy are included (they are missing from
+ * guest RAM), so a page the guest already has is never overwritten. */
 static uint64_t cluster_size(SwapEngine *e, uint64_t p)
 {
         unsigned w = 1;
         if (p == e->fa_next)
-                w = e->fa_window < 16 ? 16 : SWAP_FAULT_AROUND_MAX;
+                w = e->fa_window < 16 ? 16 : MIN(e->fa_window * 4, SWAP_FAULT_AROUND_MAX);
         e->fa_window = w;
         uint64_t n = 1;
         while (n < w && p + n < e->npages && page_swapped(e, p + n))
                 n++;
         return n;
+}
+
+/* A sequential stream through file pages: ask the kernel to read the next few MiB of slots now,
+ * so the disk works while the guest consumes this cluster (slots are handed out in guest page
+ * order, so the stream's next pages are the next slots). */
+static void readahead_stream(SwapEngine *e, uint64_t p, uint64_t n)
+{
+        if (e->fa_window < 16 || (e->page_flags[p + n - 1] & PAGE_STAGED) ||
+            !(e->page_slot[p + n - 1] & SLOT_PRESENT))
+                return;
+        uint64_t next = (e->page_slot[p + n - 1] & ~SLOT_PRESENT); /* slot + 1 */
+        if (next >= e->fa_ra_end || next + SWAP_FAULT_READAHEAD_SLOTS < e->fa_ra_end)
+                e->fa_ra_end = next; /* not covered, or the stream jumped back: from here */
+        if (e->fa_ra_end - next > SWAP_FAULT_READAHEAD_SLOTS / 2)
+                return; /* enough in flight */
+        uint64_t end = MIN(next + SWAP_FAULT_READAHEAD_SLOTS, e->npages);
+        if (end > e->fa_ra_end)
+                (void)posix_fadvise(e->file_fd, (off_t)(e->fa_ra_end * SWAP_PAGE),
+                                    (off_t)((end - e->fa_ra_end) * SWAP_PAGE), POSIX_FADV_WILLNEED);
+        e->fa_ra_end = end;
 }
 
 /* Serve one fault on page p. Lock held. Retries until the faulting thread is woken. */
@@ -192,6 +213,7 @@ static void serve(SwapEngine *e, FaultQueue *q, uint64_t p)
                         }
                 } else {
                         uint64_t n = cluster_size(e, p);
+                        readahead_stream(e, p, n);
                         const void *src = cluster_source(e, p, n);
                         size_t copied;
                         r = uffd_copy(e->uffd, dst, src, n * SWAP_PAGE, true, &copied);

@@ -22,7 +22,8 @@
 #define SWAP_PAGE GUEST_PAGE_SIZE
 #define SWAP_CHUNK_PAGES 512u      /* 2 MiB: staging batches, write chunks, swap-in chunks */
 #define SWAP_TRIM_STEP_PAGES 1024u /* crosvm's MAX_TRIM_PAGES */
-#define SWAP_FAULT_AROUND_MAX 64u
+#define SWAP_FAULT_AROUND_MAX 256u
+#define SWAP_FAULT_READAHEAD_SLOTS 1024u /* 4 MiB of the file read ahead of a sequential stream */
 #define SWAP_FAULT_SPIN_NS 50000u  /* spin after a fault batch before sleeping in poll */
 #define SWAP_COMMIT_PAGES 16384u   /* fdatasync + commit every 64 MiB of swap-out */
 
@@ -93,6 +94,7 @@ struct SwapEngine {
         /* fault thread only */
         uint64_t fa_next;
         unsigned fa_window;
+        uint64_t fa_ra_end; /* file slots below this were already read ahead for the stream */
         uint8_t *fault_bounce; /* SWAP_FAULT_AROUND_MAX pages */
         /* worker (or the freeing thread once the worker is gone) only */
         uint8_t *worker_bounce; /* SWAP_CHUNK_PAGES pages */
