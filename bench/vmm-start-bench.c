@@ -5,7 +5,8 @@
  *                                  or QEMU's QMP greeting), wall time and CPU time of the process
  *   ready_ms / ready_cpu_ms       process start → the ready string appears in the serial log
  *   rss_kib, rss_anon_kib, rss_shmem_kib   /proc/PID/status after ready
- * CPU time is the sum of /proc/PID/task/TID/schedstat run times (ns resolution, all live threads).
+ * CPU time is the sum of /proc/PID/task/TID/schedstat run times (ns resolution, all live threads);
+ * the *_cpu_vmm_ms figures leave out the vCPU threads (the guest's own execution).
  * Prints `NAME_<figure> value unit` lines; the child is stopped (SIGTERM, then SIGKILL) at the end.
  *
  * Usage: vmm-start-bench NAME SERIAL_LOG READY_STRING PROBE TIMEOUT_MS -- COMMAND...
@@ -30,12 +31,27 @@ static uint64_t now_ns(void)
         return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-/* CPU time of every live thread of pid, in ns. */
-static uint64_t cpu_ns(pid_t pid)
+/* Is this thread a vCPU? Ours are named vcpuN, QEMU's "CPU N/KVM". */
+static bool is_vcpu_thread(pid_t pid, const char *tid)
+{
+        char path[320], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, tid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        bool r = fgets(comm, sizeof(comm), f) && (startswith(comm, "vcpu") || strstr(comm, "/KVM"));
+        fclose(f);
+        return r;
+}
+
+/* CPU time of every live thread of pid, in ns; *ret_vcpu gets the part of the vCPU threads (guest
+ * execution: under PVM the guest's ring-0 code is emulated in the kernel on these threads). */
+static uint64_t cpu_ns(pid_t pid, uint64_t *ret_vcpu)
 {
         char path[64];
-        uint64_t total = 0;
+        uint64_t total = 0, vcpu = 0;
         snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        *ret_vcpu = 0;
         DIR *d = opendir(path);
         if (!d)
                 return 0;
@@ -49,11 +65,15 @@ static uint64_t cpu_ns(pid_t pid)
                 if (!f)
                         continue;
                 unsigned long long run = 0;
-                if (fscanf(f, "%llu", &run) == 1)
+                if (fscanf(f, "%llu", &run) == 1) {
                         total += run;
+                        if (is_vcpu_thread(pid, de->d_name))
+                                vcpu += run;
+                }
                 fclose(f);
         }
         closedir(d);
+        *ret_vcpu = vcpu;
         return total;
 }
 
@@ -150,7 +170,7 @@ int main(int argc, char **argv)
                 _exit(127);
         }
 
-        uint64_t t_control = 0, t_ready = 0, cpu_control = 0, cpu_ready = 0;
+        uint64_t t_control = 0, t_ready = 0, cpu_control = 0, cpu_ready = 0, vcpu_control = 0, vcpu_ready = 0;
         int status;
         while (!t_ready) {
                 if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -165,11 +185,11 @@ int main(int argc, char **argv)
                 }
                 if (!t_control && (is_qmp ? qmp_ready(probe_path) : vmmctl_ready(probe_path))) {
                         t_control = now_ns();
-                        cpu_control = cpu_ns(pid);
+                        cpu_control = cpu_ns(pid, &vcpu_control);
                 }
                 if (file_contains(log, ready)) {
                         t_ready = now_ns();
-                        cpu_ready = cpu_ns(pid);
+                        cpu_ready = cpu_ns(pid, &vcpu_ready);
                         break;
                 }
                 nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 }, NULL);
@@ -177,7 +197,7 @@ int main(int argc, char **argv)
         if (!t_control) { /* ready before the first probe answered: probe once more */
                 if (is_qmp ? qmp_ready(probe_path) : vmmctl_ready(probe_path)) {
                         t_control = now_ns();
-                        cpu_control = cpu_ns(pid);
+                        cpu_control = cpu_ns(pid, &vcpu_control);
                 }
         }
         /* Let the guest settle: RSS after ready, not during the last page touches. */
@@ -188,8 +208,10 @@ int main(int argc, char **argv)
 
         printf("%s_control_ms %.2f ms\n", name, (double)(t_control - t0) / 1e6);
         printf("%s_control_cpu_ms %.2f ms\n", name, (double)cpu_control / 1e6);
+        printf("%s_control_cpu_vmm_ms %.2f ms\n", name, (double)(cpu_control - vcpu_control) / 1e6);
         printf("%s_ready_ms %.2f ms\n", name, (double)(t_ready - t0) / 1e6);
         printf("%s_ready_cpu_ms %.2f ms\n", name, (double)cpu_ready / 1e6);
+        printf("%s_ready_cpu_vmm_ms %.2f ms\n", name, (double)(cpu_ready - vcpu_ready) / 1e6);
         printf("%s_rss_kib %ld KiB\n", name, rss);
         printf("%s_rss_anon_kib %ld KiB\n", name, anon);
         printf("%s_rss_file_kib %ld KiB\n", name, file);
