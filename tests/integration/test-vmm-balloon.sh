@@ -7,9 +7,16 @@
 #   pages; deflate to 0 -> fill over the whole heap and verify OK; a guest posting a descriptor
 #   outside RAM -> device-reset event, the VMM keeps serving and the driver sets the device up again;
 #   inflate while vmm-swap is Active -> verify OK, and the ballooned pages stay out after swap-in.
+# VALGRIND=1 runs the VMMs under valgrind (errors and leaks fail the exit-status checks).
 . "$(dirname "$0")/vmm-lib.sh"
 
 [ -x "$VMMCTL" ] || fail "$VMMCTL is not built"
+if [ "${VALGRIND:-0}" = 1 ]; then
+        command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit 77; }
+        VMM_WRAPPER=(valgrind --quiet --error-exitcode=99 --leak-check=full
+                --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible
+                --log-file="$TMP/vg.%p")
+fi
 MIB=1048576
 
 ctl() { "$VMMCTL" "$TMP/$CUR.ctl" "$@"; }
@@ -65,7 +72,7 @@ before_fd=$(memfd_bytes)
 
 log "balloon set 128MiB --wait: actual reaches 128 MiB, the memfd shrinks by >= 120 MiB"
 ctl balloon set 128MiB --wait --timeout 30000 >/dev/null || fail "balloon set 128MiB --wait failed"
-stats=$(ctl balloon stats --json)
+stats=$(ctl balloon stats --json --timeout 30000)
 assert_eq "$(stats_field balloon_actual)" $((128 * MIB)) "balloon_actual"
 after=$(resident)
 after_fd=$(memfd_bytes)
@@ -78,7 +85,7 @@ grep -q "\"event\":\"balloon-resized\".*\"actual_bytes\":$((128 * MIB))" "$TMP/m
 log "stats agree with the guest's meminfo; the workload keeps off the balloon"
 mi=$(chan main meminfo)
 assert_eq "$(meminfo_field balloon)" 32768 "balloon pages in the guest's meminfo"
-stats=$(ctl balloon stats --json)
+stats=$(ctl balloon stats --json --timeout 30000)
 assert_eq "$(stats_field total_memory)" "$(meminfo_field total)" "stats total_memory vs meminfo total"
 assert_eq "$(stats_field free_memory)" $(($(meminfo_field free) * 4096)) "stats free_memory vs meminfo free"
 assert_eq "$(stats_field available_memory)" "$(stats_field free_memory)" "available_memory"
@@ -104,7 +111,7 @@ for _ in $(seq 100); do
 done
 assert_eq "$(meminfo_field free)" 0 "free pages once the balloon took all it could"
 assert_eq "$(meminfo_field balloon)" $((32768 + free)) "balloon pages"
-stats=$(ctl balloon stats --json)
+stats=$(ctl balloon stats --json --timeout 30000)
 assert_eq "$(stats_field balloon_actual)" $(((32768 + free) * 4096)) "balloon_actual out of puff"
 assert_match "$(chan main verify)" '^OK 16384 ' "verify while out of puff"
 
@@ -141,9 +148,17 @@ assert_match "$(chan main "fill 64 16" verify)" $'^OK filled 16384\nOK 16384 ' "
 log "stop: exit 0, no balloon request left hanging"
 ctl balloon set 32MiB >/dev/null
 ctl stop >/dev/null || true
-vmm_wait_exit "$PID"
-assert_eq "$VMM_RC" 0 "exit status"
+vmm_wait_exit "$PID" 60
+assert_eq "$VMM_RC" 0 "exit status (99: valgrind errors in $TMP/vg.*)"
 wait "$EV_PID" || true
+
+if [ "${VALGRIND:-0}" = 1 ]; then
+        # valgrind runs one thread at a time and keeps its lock across a page fault, so a VMM thread
+        # that faults on a swapped-out page waits forever for the userfaultfd thread.
+        log "vmm-swap part skipped under valgrind (userfaultfd faults cannot be served there)"
+        echo PASS
+        exit 0
+fi
 
 ########################################################################################################
 log "vmm-swap Active, then inflate: verify OK, ballooned pages stay out after swap-in"
@@ -165,7 +180,7 @@ for _ in $(seq 300); do
 done
 ctl swap status | grep -q "^state: Active" || fail "swap not Active: $(ctl swap status)"
 ctl balloon set 128MiB --wait --timeout 30000 >/dev/null || fail "balloon set 128MiB while swapped"
-stats=$(ctl balloon stats --json)
+stats=$(ctl balloon stats --json --timeout 30000)
 assert_eq "$(stats_field balloon_actual)" $((128 * MIB)) "balloon_actual while swapped"
 assert_eq "$(chan swapped verify)" "$sum" "verify after inflating while swapped"
 ctl swap disable >/dev/null || fail "swap disable"
@@ -180,7 +195,7 @@ res=$(resident)
 ctl balloon set 0 --wait --timeout 30000 >/dev/null || fail "deflate after swap"
 assert_match "$(chan swapped "fill 200 22" verify)" $'^OK filled 51200\nOK 51200 ' "fill/verify after deflate"
 ctl stop >/dev/null || true
-vmm_wait_exit "$PID"
-assert_eq "$VMM_RC" 0 "exit status of the swapped VM"
+vmm_wait_exit "$PID" 60
+assert_eq "$VMM_RC" 0 "exit status of the swapped VM (99: valgrind errors)"
 [ -z "$(ls -A "$swapdir")" ] || fail "swap dir not empty: $(ls -A "$swapdir")"
 echo PASS
