@@ -39,7 +39,7 @@ PROTOC_C ?= protoc-c
 
 # Debian packages the build, the tests and the demo need. `make deps` installs the missing ones.
 DEPS_PKGS := gcc make pkg-config libsystemd-dev libprotobuf-c-dev protobuf-c-compiler libevent-dev \
-	libcmocka-dev libjson-c-dev dbus systemd valgrind procps util-linux psmisc iproute2 coreutils
+	libcmocka-dev libjson-c-dev dbus systemd valgrind procps util-linux psmisc iproute2 coreutils jq
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
@@ -138,6 +138,8 @@ include cgroups/module.mk
 include vmm_backend/module.mk
 include concierge/module.mk
 -include concierge/lifecycle.mk
+-include concierge/cpu-cgroups.mk
+-include concierge/swap.mk
 -include concierge/vm-dbus.mk
 include vmc/module.mk
 include tests/module.mk
