@@ -3,12 +3,20 @@
 #include <getopt.h>
 #include <signal.h>
 
+#include "concierge/cpu-cgroups.h"
 #include "concierge/log.h"
 #include "concierge/manager.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/vm_concierge"
 #define DEFAULT_STATE_DIR "/var/lib/vm_concierge"
 #define DEFAULT_VMM_PATH LIBEXECDIR "/vmm_backend"
+
+/* The CPU cgroup flags (cpu-cgroups.h); set up after the manager, before it starts serving. */
+static CpuCgroupsConfig arg_cgroups = {
+        .mode = CGROUP_MODE_AUTO,
+        .backend = CGROUP_BACKEND_KERNEL,
+        .arcvm_quota_percent = CPU_CGROUPS_QUOTA_PERCENT_UNSET,
+};
 
 static void help(void)
 {
@@ -20,6 +28,16 @@ static void help(void)
                "  --runtime-dir=DIR             Per-VM runtime files (default: " DEFAULT_RUNTIME_DIR ")\n"
                "  --state-dir=DIR               Persistent state (default: " DEFAULT_STATE_DIR ")\n"
                "  --vmm-path=PATH               The VMM binary (default: " DEFAULT_VMM_PATH ")\n"
+               "  --cgroup-root=DIR             Where the cgroup hierarchies are (default: " CGROUP_ROOT_DEFAULT ")\n"
+               "  --cgroup-mode=auto|v1|v2      CPU controller to use; auto prefers v1 `cpu` (default: auto)\n"
+               "  --cgroup-parent=NAME          Group holding the VM groups (default: none on v1,\n"
+               "                                " CGROUP_V2_PARENT_DEFAULT " on v2)\n"
+               "  --cgroup-backend=kernel|emulated\n"
+               "                                emulated: --cgroup-root is a plain directory that models\n"
+               "                                cgroupfs (laid out when empty; for tests) (default: kernel)\n"
+               "  --arcvm-background-quota-percent=1-100\n"
+               "                                CPU quota of arcvm in BACKGROUND_WITH_CFS_QUOTA_ENFORCED, in\n"
+               "                                percent of one CPU (default: unset, no quota)\n"
                "  --log-level=LEVEL             error, warning, notice, info (default) or debug\n"
                "  -h, --help                    Show this help\n");
 }
@@ -27,17 +45,35 @@ static void help(void)
 /* Returns 1 to run, 0 to exit successfully (--help), < 0 on a usage error (already reported). */
 static int parse_argv(int argc, char *argv[], ManagerConfig *config)
 {
-        enum { ARG_BUS = 0x100, ARG_RUNTIME_DIR, ARG_STATE_DIR, ARG_VMM_PATH, ARG_LOG_LEVEL };
+        enum {
+                ARG_BUS = 0x100,
+                ARG_RUNTIME_DIR,
+                ARG_STATE_DIR,
+                ARG_VMM_PATH,
+                ARG_LOG_LEVEL,
+                ARG_CGROUP_ROOT,
+                ARG_CGROUP_MODE,
+                ARG_CGROUP_PARENT,
+                ARG_CGROUP_BACKEND,
+                ARG_ARCVM_QUOTA,
+        };
         static const struct option options[] = {
                 {"bus", required_argument, NULL, ARG_BUS},
                 {"runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR},
                 {"state-dir", required_argument, NULL, ARG_STATE_DIR},
                 {"vmm-path", required_argument, NULL, ARG_VMM_PATH},
                 {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+                {"cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT},
+                {"cgroup-mode", required_argument, NULL, ARG_CGROUP_MODE},
+                {"cgroup-parent", required_argument, NULL, ARG_CGROUP_PARENT},
+                {"cgroup-backend", required_argument, NULL, ARG_CGROUP_BACKEND},
+                {"arcvm-background-quota-percent", required_argument, NULL, ARG_ARCVM_QUOTA},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
         LogLevel level;
+        char *end;
+        unsigned long ul;
         int c;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -68,6 +104,42 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                         if (level < 0)
                                 return log_error_errno(EINVAL, "Unknown log level '%s'", optarg);
                         log_set_max_level(level);
+                        break;
+                case ARG_CGROUP_ROOT:
+                        if (optarg[0] != '/')
+                                return log_error_errno(EINVAL, "--cgroup-root needs an absolute path, got '%s'",
+                                                       optarg);
+                        arg_cgroups.root = optarg;
+                        break;
+                case ARG_CGROUP_MODE:
+                        arg_cgroups.mode = cgroup_mode_from_string(optarg);
+                        if (arg_cgroups.mode < 0)
+                                return log_error_errno(EINVAL, "--cgroup-mode must be auto, v1 or v2, got '%s'",
+                                                       optarg);
+                        break;
+                case ARG_CGROUP_PARENT:
+                        if (!cgroup_group_name_is_valid(optarg))
+                                return log_error_errno(EINVAL,
+                                                       "--cgroup-parent must be a relative cgroup path of "
+                                                       "[A-Za-z0-9_.,:@+-] components, got '%s'",
+                                                       optarg);
+                        arg_cgroups.parent = optarg;
+                        break;
+                case ARG_CGROUP_BACKEND:
+                        arg_cgroups.backend = cgroup_backend_from_string(optarg);
+                        if (arg_cgroups.backend < 0)
+                                return log_error_errno(EINVAL, "--cgroup-backend must be kernel or emulated, got '%s'",
+                                                       optarg);
+                        break;
+                case ARG_ARCVM_QUOTA:
+                        errno = 0;
+                        ul = strtoul(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end || optarg[0] == '-' ||
+                            ul < CPU_RESTRICTION_QUOTA_PERCENT_MIN || ul > CPU_RESTRICTION_QUOTA_PERCENT_MAX)
+                                return log_error_errno(EINVAL,
+                                                       "--arcvm-background-quota-percent must be 1-100, got '%s'",
+                                                       optarg);
+                        arg_cgroups.arcvm_quota_percent = (unsigned)ul;
                         break;
                 default:
                         return -EINVAL; /* getopt printed why */
@@ -100,6 +172,11 @@ int main(int argc, char *argv[])
         r = manager_new(&config, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the manager"), EXIT_FAILURE;
+
+        /* An unusable hierarchy is a warning (VMs then run uncgrouped); only OOM stops us. */
+        r = cpu_cgroups_new(&arg_cgroups, &m->cpu_cgroups);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up CPU cgroups"), EXIT_FAILURE;
 
         r = manager_startup(m);
         if (r < 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The org.chromium.VmConcierge object: vtable, method handlers and signals. */
+#include "concierge/cpu-cgroups-dbus.h"
 #include "concierge/log.h"
 #include "concierge/manager-dbus.h"
 #include "concierge/validate.h"
@@ -181,6 +182,9 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(response), method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_GET_VM_INFO, "ay", SD_BUS_PARAM(request), "ay",
                                  SD_BUS_PARAM(response), method_get_vm_info, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_SET_VM_CPU_RESTRICTION, "ay", SD_BUS_PARAM(request), "ay",
+                                 SD_BUS_PARAM(response), method_set_vm_cpu_restriction,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD(CONCIERGE_METHOD_STOP_ALL_VMS, "", "", method_stop_all_vms,
                       SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STOPPING, "ay", SD_BUS_PARAM(signal), 0),

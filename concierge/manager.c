@@ -46,6 +46,8 @@ Manager *manager_free(Manager *m)
 
         while (m->vms)
                 vm_free(m->vms);
+        /* After the VMMs are gone: removes the CPU cgroups this run created, when empty. */
+        m->cpu_cgroups = cpu_cgroups_free(m->cpu_cgroups);
 
         manager_disconnect_bus(m);
 

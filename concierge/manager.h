@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <systemd/sd-bus.h>
 
+#include "concierge/cpu-cgroups.h"
 #include "concierge/vm.h"
 #include "dbus/bus-event.h"
 #include "vmm_backend/macro.h"
@@ -31,6 +32,7 @@ struct Manager {
         char *runtime_dir;
         char *state_dir;
         char *vmm_path;
+        CpuCgroups *cpu_cgroups; /* set up by main() before manager_startup(); NULL: no CPU cgroups */
 
         sd_bus *bus;
         sd_bus_slot *object_slot;

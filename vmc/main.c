@@ -14,6 +14,8 @@ static void help(void)
                "Verbs:\n"
                "  list                 List the VMs of the owner\n"
                "  info NAME            Show one VM\n"
+               "  cpu-restrict termina|arcvm|plugin foreground|background|background-quota\n"
+               "                       Set the CPU restriction of a VM family's cgroups\n"
                "  help                 Show this help\n"
                "\n"
                "Options:\n"
@@ -34,6 +36,7 @@ static const struct {
 } verbs[] = {
         {"list", verb_list},
         {"info", verb_info},
+        {"cpu-restrict", verb_cpu_restrict},
 };
 
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@ VMC_OBJS := \
 	$(B)/vmc-obj/bus.o \
 	$(B)/vmc-obj/owner.o \
 	$(B)/vmc-obj/vms.o \
+	$(B)/vmc-obj/cpu.o \
 	$(B)/concierge/validate.o \
 	$(DBUS_OBJS)
 

@@ -42,3 +42,4 @@ void vmc_owner_id_from_uid(uid_t uid, char ret[static 17]);
 /* Verbs. argv[0] is the verb. */
 int verb_list(Vmc *vmc, int argc, char **argv);
 int verb_info(Vmc *vmc, int argc, char **argv);
+int verb_cpu_restrict(Vmc *vmc, int argc, char **argv);
