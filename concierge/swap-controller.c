@@ -150,7 +150,8 @@ const char *swap_timer_action_to_string(SwapTimerAction a)
 
 SwapTimerAction swap_timer_action_from_string(const char *s)
 {
-        return (SwapTimerAction)table_lookup(swap_timer_action_table, ELEMENTSOF(swap_timer_action_table), s);
+        return (SwapTimerAction)table_lookup(swap_timer_action_table, ELEMENTSOF(swap_timer_action_table),
+                                             s);
 }
 
 /* --- small helpers ------------------------------------------------------------------------- */
@@ -424,8 +425,9 @@ static void poll_status(SwapController *c)
 /* Staging is ready: account it, tell the VM's users, write it out. */
 static void swap_out(SwapController *c, const VmmctlSwapStatus *st)
 {
-        uint64_t bytes = st->staging_pages > UINT64_MAX / SWAP_PAGE_SIZE ? UINT64_MAX
-                                                                         : st->staging_pages * SWAP_PAGE_SIZE;
+        uint64_t bytes = st->staging_pages > UINT64_MAX / SWAP_PAGE_SIZE
+                                 ? UINT64_MAX
+                                 : st->staging_pages * SWAP_PAGE_SIZE;
         uint64_t generation;
         SwapCall *call;
         int r;
@@ -459,8 +461,8 @@ static void swap_out(SwapController *c, const VmmctlSwapStatus *st)
 
 /* --- disable ------------------------------------------------------------------------------- */
 
-static void disable(SwapController *c, SwapDisableReason reason, bool slow_file_cleanup, SwapResultHandler cb,
-                    void *userdata)
+static void disable(SwapController *c, SwapDisableReason reason, bool slow_file_cleanup,
+                    SwapResultHandler cb, void *userdata)
 {
         bool was_enabled = c->enabled;
         SwapCall *call;
@@ -584,8 +586,8 @@ static void handle_enable(SwapController *c, SwapResultHandler cb, void *userdat
                 .low_disk_allows = true,
                 .cool_down_us = c->cool_down_us,
         };
-        in.predicted_duration_us = c->enabled ? in.duration_target_us
-                                              : usage_policy_predict_duration(&c->usage, now);
+        in.predicted_duration_us =
+                c->enabled ? in.duration_target_us : usage_policy_predict_duration(&c->usage, now);
         result = swap_policy_decide(&in);
         /* The disk is measured last, only when everything else approves a new enable. */
         if (result == SWAP_POLICY_APPROVE && !c->enabled) {
@@ -1010,8 +1012,9 @@ int swap_usage_history_path(const char *state_dir, const char *owner_id, const c
         if (!escaped)
                 return -ENOMEM;
         for (const unsigned char *s = (const unsigned char *)vm_name; *s; s++) {
-                bool keep = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-                            *s == '_' || *s == '-' || (*s == '.' && s != (const unsigned char *)vm_name);
+                bool keep = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                            (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+                            (*s == '.' && s != (const unsigned char *)vm_name);
 
                 if (keep)
                         escaped[n++] = (char)*s;
@@ -1022,7 +1025,8 @@ int swap_usage_history_path(const char *state_dir, const char *owner_id, const c
         if (n + strlen(SWAP_USAGE_HISTORY_SUFFIX) > 255)
                 return -ENAMETOOLONG;
 
-        if (asprintf(&p, "%s/" SWAP_TBW_DIR "/%s/%s" SWAP_USAGE_HISTORY_SUFFIX, state_dir, owner_id, escaped) < 0)
+        if (asprintf(&p, "%s/" SWAP_TBW_DIR "/%s/%s" SWAP_USAGE_HISTORY_SUFFIX, state_dir, owner_id,
+                     escaped) < 0)
                 return -ENOMEM;
         *ret = p;
         return 0;

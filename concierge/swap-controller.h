@@ -149,9 +149,9 @@ typedef void (*SwapResultHandler)(SwapController *c, bool success, const char *f
 
 /* Everything `vmc swap status` shows. */
 typedef struct SwapControllerInfo {
-        bool enabled;         /* vmm-swap enabled as the controller sees it */
-        bool enable_pending;  /* an ENABLE awaits the backend */
-        bool stopped;         /* the VM stopped */
+        bool enabled;        /* vmm-swap enabled as the controller sees it */
+        bool enable_pending; /* an ENABLE awaits the backend */
+        bool stopped;        /* the VM stopped */
         SwapTimerAction timer;
         int64_t timer_left_us; /* when timer != NONE */
         bool polling;          /* the swap-out sequence is polling the status */
@@ -219,7 +219,8 @@ void swap_controller_get_info(SwapController *c, SwapControllerInfo *ret);
 /* Ask the VMM for a fresh swap status, then answer with the info (error 0) or with the
  * controller's last view and the call's error. Returns 0 (cb runs exactly once, never before this
  * returns) or a negative errno (cb never runs). */
-typedef void (*SwapStatusHandler)(SwapController *c, int error, const SwapControllerInfo *info, void *userdata);
+typedef void (*SwapStatusHandler)(SwapController *c, int error, const SwapControllerInfo *info,
+                                  void *userdata);
 int swap_controller_query_status(SwapController *c, SwapStatusHandler cb, void *userdata);
 
 /* <state_dir>/vmm_swap_policy/<owner_id>/<escaped vm_name>.vmm_swap_history. The name is

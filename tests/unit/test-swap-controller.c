@@ -72,7 +72,8 @@ static int fake_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec
         assert_true(f->n < FAKE_MAX_CALLS);
         f->calls[f->n++] = (FakeCall){
                 .op = req->op,
-                .slow_file_cleanup = req->op == VMMCTL_OP_SWAP_DISABLE && req->swap_disable.slow_file_cleanup,
+                .slow_file_cleanup =
+                        req->op == VMMCTL_OP_SWAP_DISABLE && req->swap_disable.slow_file_cleanup,
                 .cb = cb,
                 .userdata = userdata,
         };
@@ -480,8 +481,9 @@ static void test_invalid_arguments(void **state)
         open_tbw(w, T0 - 40 * D);
         assert_int_equal(swap_controller_new(NULL, w->tbw, &w->config, &callbacks, w, &c), -EINVAL);
         assert_int_equal(swap_controller_new(&w->fake.base, NULL, &w->config, &callbacks, w, &c), -EINVAL);
-        assert_int_equal(swap_controller_new(&w->fake.base, w->tbw, &w->config, &(SwapControllerCallbacks){}, w, &c),
-                         -EINVAL);
+        assert_int_equal(
+                swap_controller_new(&w->fake.base, w->tbw, &w->config, &(SwapControllerCallbacks){}, w, &c),
+                -EINVAL);
         bad = w->config;
         bad.swap_dir = NULL;
         assert_int_equal(swap_controller_new(&w->fake.base, w->tbw, &bad, &callbacks, w, &c), -EINVAL);
@@ -1303,7 +1305,8 @@ static void on_swapping_disable(SwapController *c, SwappingState s, void *userda
 {
         on_swapping(c, s, userdata);
         if (s == SWAPPING_STATE_OUT)
-                assert_int_equal(swap_controller_request(c, SWAP_OPERATION_DISABLE, on_result, &reentrant_result), 0);
+                assert_int_equal(
+                        swap_controller_request(c, SWAP_OPERATION_DISABLE, on_result, &reentrant_result), 0);
 }
 
 static void test_reentrant_disable(void **state)
@@ -1356,8 +1359,8 @@ static void loop_answer(evutil_socket_t fd, short what, void *userdata)
         }
 }
 
-static int loop_fake_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb,
-                          void *userdata);
+static int loop_fake_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec,
+                          BackendReplyHandler cb, void *userdata);
 static LoopWorld *current_loop;
 
 static const BackendOps loop_ops = {
@@ -1365,8 +1368,8 @@ static const BackendOps loop_ops = {
         .call = loop_fake_call,
 };
 
-static int loop_fake_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec, BackendReplyHandler cb,
-                          void *userdata)
+static int loop_fake_call(Backend *b, const VmmctlRequest *req, uint64_t timeout_usec,
+                          BackendReplyHandler cb, void *userdata)
 {
         int r = fake_call(b, req, timeout_usec, cb, userdata);
 

@@ -330,7 +330,8 @@ static void test_no_state_dir(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_first_start_is_pessimistic_and_persistent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_first_start_is_pessimistic_and_persistent, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_records_survive_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_file_is_deleted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_future_entry_is_corrupt, setup, teardown),
