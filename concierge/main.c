@@ -28,6 +28,7 @@ static void help(void)
                "  --runtime-dir=DIR             Per-VM runtime files (default: " DEFAULT_RUNTIME_DIR ")\n"
                "  --state-dir=DIR               Persistent state (default: " DEFAULT_STATE_DIR ")\n"
                "  --vmm-path=PATH               The VMM binary (default: " DEFAULT_VMM_PATH ")\n"
+               "  --swap-dir=DIR                Root of the per-owner vmm-swap dirs (default: the state dir)\n"
                "  --cgroup-root=DIR             Where the cgroup hierarchies are (default: " CGROUP_ROOT_DEFAULT ")\n"
                "  --cgroup-mode=auto|v1|v2      CPU controller to use; auto prefers v1 `cpu` (default: auto)\n"
                "  --cgroup-parent=NAME          Group holding the VM groups (default: none on v1,\n"
@@ -50,6 +51,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 ARG_RUNTIME_DIR,
                 ARG_STATE_DIR,
                 ARG_VMM_PATH,
+                ARG_SWAP_DIR,
                 ARG_LOG_LEVEL,
                 ARG_CGROUP_ROOT,
                 ARG_CGROUP_MODE,
@@ -62,6 +64,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 {"runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR},
                 {"state-dir", required_argument, NULL, ARG_STATE_DIR},
                 {"vmm-path", required_argument, NULL, ARG_VMM_PATH},
+                {"swap-dir", required_argument, NULL, ARG_SWAP_DIR},
                 {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
                 {"cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT},
                 {"cgroup-mode", required_argument, NULL, ARG_CGROUP_MODE},
@@ -89,6 +92,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 case ARG_RUNTIME_DIR:
                 case ARG_STATE_DIR:
                 case ARG_VMM_PATH:
+                case ARG_SWAP_DIR:
                         if (optarg[0] != '/')
                                 return log_error_errno(EINVAL, "%s needs an absolute path, got '%s'",
                                                        argv[optind - 1], optarg);
@@ -96,8 +100,10 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                                 config->runtime_dir = optarg;
                         else if (c == ARG_STATE_DIR)
                                 config->state_dir = optarg;
-                        else
+                        else if (c == ARG_VMM_PATH)
                                 config->vmm_path = optarg;
+                        else
+                                config->swap_dir = optarg;
                         break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);

@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # concierge/: the daemon build/vm_concierge and its unit tests.
 # CONCIERGE_OBJS is everything but main.o, so that unit tests link the real modules.
+#
+# lifecycle.mk and vm-dbus.mk are included after this file, so their objects are named here
+# directly (a rule's prerequisites are expanded when it is read). Other daemon modules add their
+# objects with a rule of their own, `$(B)/vm_concierge: $(THEIR_OBJS)`: the link uses $^.
 
 CONCIERGE_OBJS := \
 	$(B)/concierge/log.o \
@@ -8,6 +12,15 @@ CONCIERGE_OBJS := \
 	$(B)/concierge/vm.o \
 	$(B)/concierge/manager.o \
 	$(B)/concierge/manager-dbus.o \
+	$(B)/concierge/vm-dbus.o \
+	$(B)/concierge/vm-state.o \
+	$(B)/concierge/stop-ladder.o \
+	$(B)/concierge/cid-pool.o \
+	$(B)/concierge/backend.o \
+	$(B)/concierge/backend-embedded.o \
+	$(B)/concierge/vmm-process.o \
+	$(LIBVMMCTL_OBJS) \
+	$(CGROUPS_OBJS) \
 	$(DBUS_EVENT_OBJS) \
 	$(DBUS_OBJS)
 

@@ -91,3 +91,22 @@ const char *validate_new_vm_request(const char *owner_id, const char *name)
                 return VALIDATE_VM_NAME_TOO_LONG_FAILURE;
         return NULL;
 }
+
+const char *validate_cpu_count(uint32_t requested, unsigned host_cpus, unsigned *ret_cpus)
+{
+        if (host_cpus == 0 || requested > host_cpus)
+                return VALIDATE_CPU_COUNT_FAILURE;
+        *ret_cpus = requested == 0 ? host_cpus : requested;
+        return NULL;
+}
+
+const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib, uint64_t host_mib,
+                                uint32_t *ret_mib)
+{
+        uint32_t mib = requested == 0 ? default_mib : requested;
+
+        if (mib < min_mib || (host_mib > 0 && mib > host_mib))
+                return VALIDATE_MEMORY_FAILURE;
+        *ret_mib = mib;
+        return NULL;
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* The failure_reason strings, exactly as upstream concierge sends them. */
 #define VALIDATE_OWNER_ID_FAILURE "Empty or malformed owner ID"
@@ -30,3 +31,15 @@ const char *validate_vm_request(const char *owner_id, const char *name);
 
 /* validate_vm_request() plus the length limit of a VM about to be created (StartVm). */
 const char *validate_new_vm_request(const char *owner_id, const char *name);
+
+#define VALIDATE_CPU_COUNT_FAILURE "Invalid CPU count"
+#define VALIDATE_MEMORY_FAILURE "Invalid memory size"
+
+/* StartVmRequest.cpus: 0 means every online host CPU; more than the host has is refused
+ * (reference §1.3). NULL and *ret_cpus set when acceptable, else the failure_reason. */
+const char *validate_cpu_count(uint32_t requested, unsigned host_cpus, unsigned *ret_cpus);
+
+/* StartVmRequest.memory_mib (our extension): 0 means `default_mib`; below `min_mib` or above the
+ * host's RAM (host_mib; 0 = unknown, no upper check) is refused. */
+const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib, uint64_t host_mib,
+                                uint32_t *ret_mib);

@@ -1,32 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Vm object. */
+#include "concierge/backend.h"
 #include "concierge/manager.h"
 #include "concierge/validate.h"
 #include "concierge/vm.h"
-
-static const char *const vm_state_table[_VM_STATE_MAX] = {
-        [VM_STATE_STARTING] = "starting",
-        [VM_STATE_RUNNING] = "running",
-        [VM_STATE_STOPPING] = "stopping",
-        [VM_STATE_STOPPED] = "stopped",
-};
-
-const char *vm_state_to_string(VmState state)
-{
-        if (state < 0 || state >= _VM_STATE_MAX)
-                return NULL;
-        return vm_state_table[state];
-}
-
-VmState vm_state_from_string(const char *s)
-{
-        if (!s)
-                return _VM_STATE_INVALID;
-        for (VmState st = 0; st < _VM_STATE_MAX; st++)
-                if (streq(vm_state_table[st], s))
-                        return st;
-        return _VM_STATE_INVALID;
-}
 
 int vm_new(const char *owner_id, const char *name, Vm **ret)
 {
@@ -38,7 +15,7 @@ int vm_new(const char *owner_id, const char *name, Vm **ret)
         vm = calloc(1, sizeof(*vm));
         if (!vm)
                 return -ENOMEM;
-        vm->state = VM_STATE_STARTING;
+        vm_lifecycle_init(&vm->lifecycle);
         vm->owner_id = strdup(owner_id);
         vm->name = strdup(name);
         if (!vm->owner_id || !vm->name)
@@ -54,11 +31,34 @@ Vm *vm_free(Vm *vm)
                 return NULL;
         if (vm->manager)
                 manager_remove_vm(vm->manager, vm);
+        /* Calls still pending on the VMM are answered with -ECANCELED from in here; their handlers
+         * see vm->vmm == NULL and leave the state alone. */
+        backend_free(TAKE_PTR(vm->vmm));
         free(vm->owner_id);
         free(vm->name);
         free(vm->backend);
         free(vm->cgroup_path);
         free(vm->vcpu_cgroup_path);
+        free(vm->runtime_dir);
+        free(vm->channel_socket);
+        free(vm->swap_dir);
+        free(vm->stop_waiters);
+        free(vm->pause_waiters);
+        free(vm->start_failure);
         free(vm);
         return NULL;
+}
+
+int vm_waiter_add(VmWaiter **list, size_t *n, VmOpDone done, void *userdata)
+{
+        VmWaiter *l;
+
+        if (!done)
+                return 0;
+        l = reallocarray(*list, *n + 1, sizeof(**list));
+        if (!l)
+                return -ENOMEM;
+        l[(*n)++] = (VmWaiter){.done = done, .userdata = userdata};
+        *list = l;
+        return 0;
 }

@@ -1,29 +1,31 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Vm object: one virtual machine known to the daemon, keyed by (owner_id, name). No sd-bus. */
+/* The Vm object: one virtual machine known to the daemon, keyed by (owner_id, name). No sd-bus.
+ *
+ * Its life is the VmLifecycle state machine of vm-state.h (the manager applies events and emits
+ * the signals it returns); the VMM behind it is a Backend (backend.h). A Vm is in the manager's
+ * registry from StartVm until its VMM is gone. */
 #pragma once
 
 #include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "concierge/vm-state.h"
 #include "vmm_backend/macro.h"
 
 typedef struct Manager Manager;
 typedef struct Vm Vm;
+typedef struct Backend Backend;
 
-/* Where a VM is in its life. A VM leaves the registry when it has stopped, so STOPPED is only
- * seen by code that still holds the object while it is being torn down. */
-typedef enum VmState {
-        VM_STATE_STARTING, /* VMM spawned, control socket not up yet */
-        VM_STATE_RUNNING,
-        VM_STATE_STOPPING,
-        VM_STATE_STOPPED,
-        _VM_STATE_MAX,
-        _VM_STATE_INVALID = -EINVAL,
-} VmState;
+/* Completion of an asynchronous VM operation (start, stop, suspend, resume): error 0 on success,
+ * else a negative errno and message (never NULL then) saying why. vm is still valid during the
+ * call, also when it is about to be dropped. */
+typedef void (*VmOpDone)(Manager *m, Vm *vm, int error, const char *message, void *userdata);
 
-const char *vm_state_to_string(VmState state);
-VmState vm_state_from_string(const char *s);
+typedef struct VmWaiter {
+        VmOpDone done;
+        void *userdata;
+} VmWaiter;
 
 struct Vm {
         Manager *manager; /* set while in the manager's registry */
@@ -31,19 +33,47 @@ struct Vm {
 
         char *owner_id;
         char *name;
-        VmState state;
+        VmLifecycle lifecycle;
 
-        int vm_type; /* VmInfo.VmType of the API */
-        int64_t cid; /* vsock context id; 0 = none assigned */
-        pid_t pid;   /* the VMM process; 0 = none */
+        int vm_type;     /* VmInfo.VmType of the API */
+        int64_t cid;     /* vsock context id; 0 = none assigned */
+        pid_t pid;       /* the VMM process; 0 = none */
         uint32_t memory_mib;
-        char *backend; /* "embedded", ... */
+        unsigned cpus;
+        char *backend;   /* the backend's name: "embedded", ... */
         char *cgroup_path;
         char *vcpu_cgroup_path;
+        char *runtime_dir; /* the VM's private dir (console.log, channel.sock, vmm.log) */
+        char *channel_socket; /* <runtime_dir>/channel.sock: the guest's ttyS1 */
+        char *swap_dir;    /* NULL: vmm-swap not enabled */
+        bool balloon;
+        uint64_t start_time_usec; /* CLOCK_REALTIME of StartVm, µs */
+        const char *swap_state;     /* vmm-swap state name (static string); NULL = vmm-swap off */
+        struct VmDbus *dbus_object; /* vm-dbus.c's export of this VM; NULL = not on the bus */
+
+        Backend *vmm; /* NULL once the VMM is gone (or before it was spawned) */
+
+        /* Outstanding operations, answered exactly once each. */
+        VmWaiter start;             /* StartVm: answered when the VMM is ready, or failed */
+        VmWaiter *stop_waiters;     /* StopVm & co.: answered when the VMM is gone */
+        size_t n_stop_waiters;
+        VmWaiter *pause_waiters;    /* SuspendVm/ResumeVm: answered when the transition ends */
+        size_t n_pause_waiters;
+        char *start_failure;        /* why the start failed, for the StartVm answer */
 };
 
-/* A new VM in state STARTING, not in any registry. owner_id and name are copied and must be
+/* A new VM in state VM_STATE_NEW, not in any registry. owner_id and name are copied and must be
  * valid (validate_vm_request()); -EINVAL otherwise. */
 int vm_new(const char *owner_id, const char *name, Vm **ret);
+/* Frees the VM (removing it from its manager's registry first). Waiters still outstanding are
+ * dropped without being called: the caller answers them before (manager.c does). */
 Vm *vm_free(Vm *vm);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Vm *, vm_free);
+
+static inline VmState vm_get_state(const Vm *vm)
+{
+        return vm->lifecycle.state;
+}
+
+/* Queue a waiter; -ENOMEM. */
+int vm_waiter_add(VmWaiter **list, size_t *n, VmOpDone done, void *userdata);

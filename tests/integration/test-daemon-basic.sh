@@ -60,18 +60,18 @@ assert_eq "$(pb call StopAllVms)" "ok" "pbtool StopAllVms"
 
 log "the object exports exactly the implemented methods"
 intro=$(busctl --address="$BUS_ADDRESS" introspect --xml-interface $CONCIERGE_NAME $CONCIERGE_PATH)
-for m in ListVms GetVmInfo StopAllVms; do
+for m in StartVm StopVm StopVmWithoutOwnerId StopAllVms SuspendVm ResumeVm ListVms GetVmInfo GetVmLogs; do
         assert_contains "$intro" "<method name=\"$m\">" "introspection"
 done
 assert_contains "$intro" '<signal name="VmStoppedSignal">' "introspection"
-assert_not_contains "$intro" '<method name="StartVm">' "introspection"
+assert_not_contains "$intro" '<method name="ReclaimVmMemory">' "introspection"
 # The installed introspection file describes the same methods and signals.
 xml_names() { grep -o '<\(method\|signal\) name="[A-Za-z]*"' | sort; }
 live=$(printf '%s' "$intro" | sed -n '/<interface name="org.chromium.VmConcierge">/,/<\/interface>/p' | xml_names)
 file=$(xml_names <"$LIB_DIR/../../dbus/org.chromium.VmConcierge.xml")
 assert_contains "$file" '<method name="StopAllVms"' "names from the XML file"
 assert_eq "$live" "$file" "methods/signals: live introspection vs dbus/org.chromium.VmConcierge.xml"
-out=$(pb call StartVm name=x owner_id=$OWNER) || true
+out=$(pb call ReclaimVmMemory name=x owner_id=$OWNER) || true
 assert_contains "$out" "org.freedesktop.DBus.Error.UnknownMethod"
 
 log "usage errors exit 2"
