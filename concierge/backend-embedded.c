@@ -373,6 +373,13 @@ static int embedded_start(struct event_base *base, const BackendStartConfig *c, 
         if (r >= 0)
                 r = send_request(e, &(VmmctlRequest){.op = VMMCTL_OP_STATUS}, startup, CALL_READY, NULL,
                                  NULL);
+        if (r == -ENOTCONN) {
+                /* The VMM closed its end already: it failed at once (e.g. on its kernel). That is
+                 * not a spawn error: its exit follows through the pidfd, and its log says why. */
+                e->conn_closed = true;
+                update_io(e);
+                r = 0;
+        }
         if (r < 0)
                 goto fail;
 

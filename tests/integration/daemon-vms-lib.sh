@@ -31,6 +31,8 @@ command -v jq >/dev/null || skip "jq is not installed"
 # nor touches the host's cgroup tree.
 DAEMON_ARGS+=(--vmm-path="$VMM" --cgroup-backend=emulated --cgroup-root="$TEST_TMP/cgroup")
 
+mkdir "$TEST_TMP/cgroup"
+
 SIGNALS_JSON=$TEST_TMP/signals.json
 _MONITOR_PID=
 
