@@ -13,7 +13,8 @@ int method_set_vm_cpu_restriction(sd_bus_message *m, void *userdata, sd_bus_erro
         _cleanup_proto_ VmTools__Concierge__SetVmCpuRestrictionRequest *request = NULL;
         VmTools__Concierge__SetVmCpuRestrictionResponse response =
                 VM_TOOLS__CONCIERGE__SET_VM_CPU_RESTRICTION_RESPONSE__INIT;
-        const ProtobufCMessageDescriptor *desc = &vm_tools__concierge__set_vm_cpu_restriction_request__descriptor;
+        const ProtobufCMessageDescriptor *desc =
+                &vm_tools__concierge__set_vm_cpu_restriction_request__descriptor;
         _cleanup_free_ char *reason = NULL;
         Manager *manager = userdata;
         int r;
@@ -28,7 +29,8 @@ int method_set_vm_cpu_restriction(sd_bus_message *m, void *userdata, sd_bus_erro
                                          BUS_PROTO_MAX_REQUEST_SIZE, desc->short_name);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, CONCIERGE_ERROR_INVALID_REQUEST,
-                                         "Request does not parse as %s (malformed protobuf)", desc->short_name);
+                                         "Request does not parse as %s (malformed protobuf)",
+                                         desc->short_name);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s request", desc->short_name);
 

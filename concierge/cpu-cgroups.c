@@ -156,7 +156,8 @@ static void remove_created_groups(CpuCgroups *cc)
         if (cc->created_parent) {
                 r = cgroup_cpu_remove_parent(cc->cgroup, 0);
                 if (r < 0)
-                        log_warning_errno(r, "Leaving CPU cgroup %s behind (not empty?)", cgroup_cpu_base(cc->cgroup));
+                        log_warning_errno(r, "Leaving CPU cgroup %s behind (not empty?)",
+                                          cgroup_cpu_base(cc->cgroup));
                 cc->created_parent = false;
         }
 }
@@ -256,7 +257,8 @@ int cpu_cgroups_place_vm(CpuCgroups *cc, Vm *vm, BackendStartConfig *config, Cpu
         if (!vm || !config || !placement)
                 return -EINVAL;
         if (!cc || !cc->cgroup) {
-                log_debug("VM %s runs without CPU cgroups: %s.", vm->name, cpu_cgroups_unavailable_reason(cc));
+                log_debug("VM %s runs without CPU cgroups: %s.", vm->name,
+                          cpu_cgroups_unavailable_reason(cc));
                 return 0;
         }
 
@@ -337,7 +339,8 @@ int cpu_cgroups_set_restriction(CpuCgroups *cc, int cpu_cgroup, int state, char 
                 return -EINVAL;
         *ret_reason = NULL;
 
-        r = cpu_cgroups_resolve_restriction(cpu_cgroup, state, cc ? cc->arcvm_quota_percent : 0, &f, &v, &error);
+        r = cpu_cgroups_resolve_restriction(cpu_cgroup, state, cc ? cc->arcvm_quota_percent : 0, &f, &v,
+                                            &error);
         if (r < 0) {
                 if (asprintf(ret_reason, "%s (cpu_cgroup=%d, cpu_restriction_state=%d)", error, cpu_cgroup,
                              state) < 0)
@@ -345,7 +348,8 @@ int cpu_cgroups_set_restriction(CpuCgroups *cc, int cpu_cgroup, int state, char 
                 return r;
         }
         if (!cc || !cc->cgroup) {
-                if (asprintf(ret_reason, "CPU cgroups are unavailable: %s", cpu_cgroups_unavailable_reason(cc)) < 0)
+                if (asprintf(ret_reason, "CPU cgroups are unavailable: %s",
+                             cpu_cgroups_unavailable_reason(cc)) < 0)
                         *ret_reason = NULL;
                 return -EOPNOTSUPP;
         }
@@ -357,18 +361,19 @@ int cpu_cgroups_set_restriction(CpuCgroups *cc, int cpu_cgroup, int state, char 
                 if (r < 0) {
                         log_warning_errno(r, "Failed to set the CPU shares of cgroup %s/%s to %" PRIu64,
                                           cgroup_cpu_base(cc->cgroup), g, v.shares);
-                        if (ret == 0 && asprintf(ret_reason, "failed to set the shares of %s: %s", g,
-                                                 strerror(-r)) < 0)
+                        if (ret == 0 &&
+                            asprintf(ret_reason, "failed to set the shares of %s: %s", g, strerror(-r)) < 0)
                                 *ret_reason = NULL;
                         if (ret == 0)
                                 ret = r;
                 }
                 r = cgroup_cpu_set_quota(cc->cgroup, g, v.quota_us, v.period_us);
                 if (r < 0) {
-                        log_warning_errno(r, "Failed to set the CPU quota of cgroup %s/%s to %" PRIi64 "/%" PRIu64,
-                                          cgroup_cpu_base(cc->cgroup), g, v.quota_us, v.period_us);
-                        if (ret == 0 && asprintf(ret_reason, "failed to set the quota of %s: %s", g,
-                                                 strerror(-r)) < 0)
+                        log_warning_errno(
+                                r, "Failed to set the CPU quota of cgroup %s/%s to %" PRIi64 "/%" PRIu64,
+                                cgroup_cpu_base(cc->cgroup), g, v.quota_us, v.period_us);
+                        if (ret == 0 &&
+                            asprintf(ret_reason, "failed to set the quota of %s: %s", g, strerror(-r)) < 0)
                                 *ret_reason = NULL;
                         if (ret == 0)
                                 ret = r;

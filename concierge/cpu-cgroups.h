@@ -27,10 +27,10 @@
 #define CPU_CGROUPS_QUOTA_PERCENT_UNSET 0u
 
 typedef struct CpuCgroupsConfig {
-        const char *root;      /* NULL: CGROUP_ROOT_DEFAULT */
-        CgroupMode mode;       /* auto, v1 or v2 */
-        CgroupBackend backend; /* kernel; emulated lays out an empty root first (tests) */
-        const char *parent;    /* NULL: the library's default (none on v1, vm_concierge on v2) */
+        const char *root;             /* NULL: CGROUP_ROOT_DEFAULT */
+        CgroupMode mode;              /* auto, v1 or v2 */
+        CgroupBackend backend;        /* kernel; emulated lays out an empty root first (tests) */
+        const char *parent;           /* NULL: the library's default (none on v1, vm_concierge on v2) */
         unsigned arcvm_quota_percent; /* 1..100, or CPU_CGROUPS_QUOTA_PERCENT_UNSET */
 } CpuCgroupsConfig;
 

@@ -67,7 +67,8 @@ int verb_cpu_restrict(Vmc *vmc, int argc, char **argv)
                 if (!response->success)
                         json_object_object_add(j, "failure_reason",
                                                json_object_new_string(strempty(response->failure_reason)));
-                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(j);
         }
         if (!response->success)

@@ -245,7 +245,8 @@ static void test_preexisting_groups_kept(void **state)
         assert_false(exists("%s/vm_concierge", h));
 
         open_cc(fx, "keep", 0);
-        assert_int_equal(cgroup_cpu_create_group(cpu_cgroups_handle(fx->cc), "extra", CGROUP_CREATE_THREADED), 0);
+        assert_int_equal(
+                cgroup_cpu_create_group(cpu_cgroups_handle(fx->cc), "extra", CGROUP_CREATE_THREADED), 0);
         fx->cc = cpu_cgroups_free(fx->cc);
         /* the parent is not empty (a group we did not make): it stays, our groups go */
         assert_true(exists("%s/keep/extra", h));
@@ -256,7 +257,8 @@ static void test_preexisting_groups_kept(void **state)
                 CgroupCpu *c = NULL;
                 CpuCgroupsConfig cfg = config_of(fx, "keep", 0);
 
-                assert_int_equal(cgroup_cpu_open(fx->root, cfg.mode, CGROUP_BACKEND_EMULATED, "keep", &c), 0);
+                assert_int_equal(cgroup_cpu_open(fx->root, cfg.mode, CGROUP_BACKEND_EMULATED, "keep", &c),
+                                 0);
                 assert_int_equal(cgroup_cpu_create_group(c, "termina", CGROUP_CREATE_THREADED), 0);
                 cgroup_cpu_free(c);
         }
@@ -273,7 +275,8 @@ static void test_place_vm(void **state)
         static const struct {
                 int vm_type;
                 const char *family;
-        } cases[] = {{1, "termina"}, {2, "arcvm"}, {3, "plugin"}, {0, "termina"}, {99, "termina"}, {-3, "termina"}};
+        } cases[] = {{1, "termina"}, {2, "arcvm"},    {3, "plugin"},
+                     {0, "termina"}, {99, "termina"}, {-3, "termina"}};
         _cleanup_free_ char *h = NULL;
 
         open_cc(fx, "p", 10);
@@ -299,7 +302,8 @@ static void test_place_vm(void **state)
                 pid_t pid = fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
-                        if (cgroup_attach_self(cfg.cgroup) < 0 || cgroup_path_attach_thread(cfg.vcpu_cgroup, 0) < 0)
+                        if (cgroup_attach_self(cfg.cgroup) < 0 ||
+                            cgroup_path_attach_thread(cfg.vcpu_cgroup, 0) < 0)
                                 _exit(1);
                         pause();
                         _exit(0);
@@ -312,8 +316,11 @@ static void test_place_vm(void **state)
                         for (CpuCgroupFamily f = 0; f < _CPU_CGROUP_FAMILY_MAX; f++)
                                 if (streq(cpu_cgroup_family_to_string(f), cases[i].family))
                                         vg = cpu_cgroup_family_vcpu_group(f);
-                        assert_int_equal(cgroup_cpu_get_pids(cpu_cgroups_handle(fx->cc), cases[i].family, false, &pids, &n), 0);
-                        assert_int_equal(cgroup_cpu_get_pids(cpu_cgroups_handle(fx->cc), vg, true, &tids, &nt), 0);
+                        assert_int_equal(cgroup_cpu_get_pids(cpu_cgroups_handle(fx->cc), cases[i].family,
+                                                             false, &pids, &n),
+                                         0);
+                        assert_int_equal(
+                                cgroup_cpu_get_pids(cpu_cgroups_handle(fx->cc), vg, true, &tids, &nt), 0);
                         bool in_p = false, in_v = false;
 
                         /* the emulated files may still list earlier children (dead: not members) */
@@ -415,7 +422,8 @@ static void test_set_restriction_write_fails(void **state)
 
         /* A missing quota file on the vCPU group: ENOENT, reported. */
         free(file);
-        file = pathf("%s/w/arcvm-vcpus/%s", h, fx->version == CGROUP_VERSION_V1 ? "cpu.cfs_quota_us" : "cpu.max");
+        file = pathf("%s/w/arcvm-vcpus/%s", h,
+                     fx->version == CGROUP_VERSION_V1 ? "cpu.cfs_quota_us" : "cpu.max");
         assert_int_equal(unlink(file), 0);
         assert_int_equal(cpu_cgroups_set_restriction(fx->cc, 2, 0, &reason), -ENOENT);
         assert_non_null(strstr(reason, "arcvm-vcpus"));
@@ -449,7 +457,8 @@ static void test_populated_group_left_behind(void **state)
 static void test_unavailable(void **state)
 {
         Fixture *fx = *state;
-        CpuCgroupsConfig cfg = {.root = fx->root, .mode = CGROUP_MODE_AUTO, .backend = CGROUP_BACKEND_KERNEL};
+        CpuCgroupsConfig cfg = {
+                .root = fx->root, .mode = CGROUP_MODE_AUTO, .backend = CGROUP_BACKEND_KERNEL};
         Vm vm = {.name = (char *)"vm", .vm_type = 2};
         BackendStartConfig bc = {};
         CpuCgroupsPlacement pl = {};
@@ -493,8 +502,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_validate),
                 cmocka_unit_test(test_resolve),
-#define BOTH(t)                                                                                            \
-        cmocka_unit_test_setup_teardown(t, setup_v1, teardown), cmocka_unit_test_setup_teardown(t, setup_v2, teardown)
+#define BOTH(t)                                                                                             \
+        cmocka_unit_test_setup_teardown(t, setup_v1, teardown),                                             \
+                cmocka_unit_test_setup_teardown(t, setup_v2, teardown)
                 BOTH(test_groups_created_and_removed),
                 BOTH(test_preexisting_groups_kept),
                 BOTH(test_place_vm),
