@@ -28,8 +28,8 @@
 #define VM_DBUS_PATH_PREFIX "/org/chromium/VmConcierge/vm"
 
 /* The object path of VM (owner_id, name): both are escaped as sd_bus_path_encode() does (every
- * byte outside [A-Za-z0-9] becomes _XX in hex, "" becomes "_"), so any name maps to a valid,
- * unique path. -EINVAL on NULL arguments, -ENOMEM. */
+ * byte outside [A-Za-z0-9], and a leading digit, becomes _XX in hex; "" becomes "_"), so any
+ * name maps to a valid, unique path. -EINVAL on NULL arguments, -ENOMEM. */
 int vm_dbus_path(const char *owner_id, const char *name, char **ret);
 
 /* The reverse: the (owner_id, name) a path of vm_dbus_path() was made from. -ENXIO when the
