@@ -457,6 +457,15 @@ static void vm_on_exited(Backend *b, const BackendExit *e, void *userdata)
                 }
         }
 
+        /* backend_free() is safe inside its callbacks, but from in here it finishes only once the
+         * callback returned: remove the runtime dir now, so that whoever gets VmStoppedSignal or a
+         * StopVm answer finds it gone. */
+        if (vm->runtime_dir) {
+                int r = vmm_process_remove_tree(vm->runtime_dir);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove %s, ignoring", vm->runtime_dir);
+        }
+
         (void)vm_apply(m, vm, VM_EVENT_VMM_EXITED, 0);
         if (e->code == CLD_EXITED)
                 log_info("VM %s of owner %s stopped (%s): VMM pid %d exited with status %d.", vm->name,
@@ -467,7 +476,6 @@ static void vm_on_exited(Backend *b, const BackendExit *e, void *userdata)
                          vm->owner_id, strna(vm_stop_reason_to_string(vm->lifecycle.stop_reason)), e->pid,
                          e->status, strna(stop_ladder_rung_to_string(e->rung)));
 
-        /* backend_free() is safe inside its callbacks; it removes the runtime dir. */
         vm->vmm = NULL;
         backend_free(b);
         vm_drop(m, vm, 0, NULL);
