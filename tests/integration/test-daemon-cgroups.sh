@@ -95,6 +95,14 @@ info=$(vmc --owner=$OWNER --json info term)
 assert_eq "$(jq -r .cgroup_path <<<"$info")" "$BASE/termina" "vmc info cgroup_path"
 assert_eq "$(jq -r .vcpu_cgroup_path <<<"$info")" "$BASE/termina-vcpus" "vmc info vcpu_cgroup_path"
 
+# The per-VM D-Bus object reports the same paths.
+obj=$(sed -n 's/.*Exported VM term of owner [0-9a-f]* at \(\/[^ ]*\)\.$/\1/p' "$DAEMON_LOG" | head -n1)
+if [ -n "$obj" ]; then
+        for p in CgroupPath:termina VcpuCgroupPath:termina-vcpus; do
+                got=$(busctl --address="$BUS_ADDRESS" get-property $CONCIERGE_NAME "$obj" org.chromium.VmConcierge.Vm "${p%%:*}")
+                assert_eq "$got" "s \"$BASE/${p#*:}\"" "$obj ${p%%:*}"
+        done
+fi
 grep -qx "$pid" "$BASE/termina/cgroup.procs" || fail "VMM $pid is not in termina/cgroup.procs: $(cat "$BASE/termina/cgroup.procs")"
 tids=$(vcpu_tids "$pid" 2)
 for t in $tids; do
