@@ -118,6 +118,12 @@ start_daemon() {
         local timeout=10
 
         [ -n "$BUS_ADDRESS" ] || fail "start_bus first"
+        # Tests that do not choose CPU cgroups themselves get an emulated tree of their own, so that
+        # parallel daemons never share (or leave behind) groups in the machine's real hierarchy.
+        case " ${DAEMON_ARGS[*]+"${DAEMON_ARGS[*]}"} $* " in
+        *" --cgroup-"*) ;;
+        *) cmd+=(--cgroup-backend=emulated --cgroup-root="$TEST_TMP/cgroup") ;;
+        esac
         if [ "$VALGRIND" = 1 ]; then
                 command -v valgrind >/dev/null || skip "valgrind is not installed"
                 cmd=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=all
