@@ -38,3 +38,7 @@ $(B)/tests/unit/test-manager: $(B)/tests/unit/test-manager.o $(CONCIERGE_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CONCIERGE_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test-validate $(B)/tests/unit/test-manager
+
+# bench/lifecycle.sh's D-Bus client.
+$(B)/bench/lifecycle-bench: $(B)/bench/lifecycle-bench.o $(DBUS_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDBUS_LIBS) $(PROTOBUF_LIBS)
