@@ -95,7 +95,8 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (bus_message_read_proto_limit(m, &vm_tools__concierge__start_vm_response__descriptor,
                                          BUS_PROTO_MAX_REPLY_SIZE, (ProtobufCMessage **)&resp) < 0 ||
             !resp->success) {
-                fprintf(stderr, "StartVm %s failed: %s\n", p->name, resp ? resp->failure_reason : "bad reply");
+                fprintf(stderr, "StartVm %s failed: %s\n", p->name,
+                        resp ? resp->failure_reason : "bad reply");
                 p->failed = true;
                 return 0;
         }
@@ -104,7 +105,8 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *error
                 const char *slash = strrchr(resp->vm_info->channel_socket, '/');
                 if (slash)
                         snprintf(p->console, sizeof(p->console), "%.*s/console.log",
-                                 (int)(slash - resp->vm_info->channel_socket), resp->vm_info->channel_socket);
+                                 (int)(slash - resp->vm_info->channel_socket),
+                                 resp->vm_info->channel_socket);
         }
         return 0;
 }
@@ -113,7 +115,8 @@ static void start_async(sd_bus *bus, Pending *p)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         VmTools__Concierge__StartVmRequest req = VM_TOOLS__CONCIERGE__START_VM_REQUEST__INIT;
-        VmTools__Concierge__StartVmRequest__FdType types[1] = {VM_TOOLS__CONCIERGE__START_VM_REQUEST__FD_TYPE__KERNEL};
+        VmTools__Concierge__StartVmRequest__FdType types[1] = {
+                VM_TOOLS__CONCIERGE__START_VM_REQUEST__FD_TYPE__KERNEL};
         int r;
 
         req.name = p->name;
@@ -122,8 +125,8 @@ static void start_async(sd_bus *bus, Pending *p)
         req.memory_mib = arg_mem;
         req.n_fds = 1;
         req.fds = types;
-        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
-                                           CONCIERGE_METHOD_START_VM);
+        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
+                                           CONCIERGE_INTERFACE, CONCIERGE_METHOD_START_VM);
         if (r >= 0)
                 r = bus_message_append_proto(m, &req.base);
         if (r >= 0)
@@ -172,8 +175,8 @@ static void call_simple(sd_bus *bus, const char *method, const char *name)
         VmTools__Concierge__StopVmRequest req = VM_TOOLS__CONCIERGE__STOP_VM_REQUEST__INIT;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
-                                           method);
+        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
+                                           CONCIERGE_INTERFACE, method);
         if (r >= 0 && name) {
                 req.name = (char *)name;
                 req.owner_id = (char *)arg_owner;
@@ -284,15 +287,15 @@ static void cmd_rtt(sd_bus *bus, unsigned calls)
                         for (unsigned j = i; j < i + batch && j < calls; j++) {
                                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                                 if (kind == 0) {
-                                        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME,
-                                                                           CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
-                                                                           CONCIERGE_METHOD_GET_VM_INFO);
+                                        r = sd_bus_message_new_method_call(
+                                                bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
+                                                CONCIERGE_INTERFACE, CONCIERGE_METHOD_GET_VM_INFO);
                                         if (r >= 0)
                                                 r = bus_message_append_proto(m, &req.base);
                                 } else
-                                        r = sd_bus_message_new_method_call(bus, &m, CONCIERGE_BUS_NAME,
-                                                                           CONCIERGE_OBJECT_PATH,
-                                                                           "org.freedesktop.DBus.Peer", "Ping");
+                                        r = sd_bus_message_new_method_call(
+                                                bus, &m, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
+                                                "org.freedesktop.DBus.Peer", "Ping");
                                 if (r < 0)
                                         die("building a call", r);
                                 (kind == 0 ? info : ping)[j] = time_call(bus, m);
@@ -423,8 +426,9 @@ int main(int argc, char *argv[])
                         return 2;
                 }
         if (!arg_address || !arg_kernel || argc - optind != 2 || atoi(argv[optind + 1]) <= 0) {
-                fprintf(stderr, "usage: lifecycle-bench --address=ADDR --kernel=PATH [--owner=HEX] [--mem=MIB] "
-                                "start|rtt|mass COUNT\n");
+                fprintf(stderr,
+                        "usage: lifecycle-bench --address=ADDR --kernel=PATH [--owner=HEX] [--mem=MIB] "
+                        "start|rtt|mass COUNT\n");
                 return 2;
         }
         count = (unsigned)atoi(argv[optind + 1]);

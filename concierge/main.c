@@ -28,16 +28,21 @@ static void help(void)
                "  --runtime-dir=DIR             Per-VM runtime files (default: " DEFAULT_RUNTIME_DIR ")\n"
                "  --state-dir=DIR               Persistent state (default: " DEFAULT_STATE_DIR ")\n"
                "  --vmm-path=PATH               The VMM binary (default: " DEFAULT_VMM_PATH ")\n"
-               "  --swap-dir=DIR                Root of the per-owner vmm-swap dirs (default: the state dir)\n"
-               "  --cgroup-root=DIR             Where the cgroup hierarchies are (default: " CGROUP_ROOT_DEFAULT ")\n"
-               "  --cgroup-mode=auto|v1|v2      CPU controller to use; auto prefers v1 `cpu` (default: auto)\n"
+               "  --swap-dir=DIR                Root of the per-owner vmm-swap dirs (default: the state "
+               "dir)\n"
+               "  --cgroup-root=DIR             Where the cgroup hierarchies are "
+               "(default: " CGROUP_ROOT_DEFAULT ")\n"
+               "  --cgroup-mode=auto|v1|v2      CPU controller to use; auto prefers v1 `cpu` (default: "
+               "auto)\n"
                "  --cgroup-parent=NAME          Group holding the VM groups (default: none on v1,\n"
                "                                " CGROUP_V2_PARENT_DEFAULT " on v2)\n"
                "  --cgroup-backend=kernel|emulated\n"
                "                                emulated: --cgroup-root is a plain directory that models\n"
-               "                                cgroupfs (laid out when empty; for tests) (default: kernel)\n"
+               "                                cgroupfs (laid out when empty; for tests) (default: "
+               "kernel)\n"
                "  --arcvm-background-quota-percent=1-100\n"
-               "                                CPU quota of arcvm in BACKGROUND_WITH_CFS_QUOTA_ENFORCED, in\n"
+               "                                CPU quota of arcvm in BACKGROUND_WITH_CFS_QUOTA_ENFORCED, "
+               "in\n"
                "                                percent of one CPU (default: unset, no quota)\n"
                "  --log-level=LEVEL             error, warning, notice, info (default) or debug\n"
                "  -h, --help                    Show this help\n");
@@ -113,15 +118,15 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                         break;
                 case ARG_CGROUP_ROOT:
                         if (optarg[0] != '/')
-                                return log_error_errno(EINVAL, "--cgroup-root needs an absolute path, got '%s'",
-                                                       optarg);
+                                return log_error_errno(
+                                        EINVAL, "--cgroup-root needs an absolute path, got '%s'", optarg);
                         arg_cgroups.root = optarg;
                         break;
                 case ARG_CGROUP_MODE:
                         arg_cgroups.mode = cgroup_mode_from_string(optarg);
                         if (arg_cgroups.mode < 0)
-                                return log_error_errno(EINVAL, "--cgroup-mode must be auto, v1 or v2, got '%s'",
-                                                       optarg);
+                                return log_error_errno(
+                                        EINVAL, "--cgroup-mode must be auto, v1 or v2, got '%s'", optarg);
                         break;
                 case ARG_CGROUP_PARENT:
                         if (!cgroup_group_name_is_valid(optarg))
@@ -134,17 +139,18 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 case ARG_CGROUP_BACKEND:
                         arg_cgroups.backend = cgroup_backend_from_string(optarg);
                         if (arg_cgroups.backend < 0)
-                                return log_error_errno(EINVAL, "--cgroup-backend must be kernel or emulated, got '%s'",
-                                                       optarg);
+                                return log_error_errno(
+                                        EINVAL, "--cgroup-backend must be kernel or emulated, got '%s'",
+                                        optarg);
                         break;
                 case ARG_ARCVM_QUOTA:
                         errno = 0;
                         ul = strtoul(optarg, &end, 10);
                         if (errno != 0 || end == optarg || *end || optarg[0] == '-' ||
                             ul < CPU_RESTRICTION_QUOTA_PERCENT_MIN || ul > CPU_RESTRICTION_QUOTA_PERCENT_MAX)
-                                return log_error_errno(EINVAL,
-                                                       "--arcvm-background-quota-percent must be 1-100, got '%s'",
-                                                       optarg);
+                                return log_error_errno(
+                                        EINVAL, "--arcvm-background-quota-percent must be 1-100, got '%s'",
+                                        optarg);
                         arg_cgroups.arcvm_quota_percent = (unsigned)ul;
                         break;
                 default:

@@ -173,7 +173,8 @@ static void reply_later_done(Manager *manager, sd_bus_message *call)
 
 static void reply_success_failure(Manager *manager, sd_bus_message *call, int error, const char *message)
 {
-        VmTools__Concierge__SuccessFailureResponse response = VM_TOOLS__CONCIERGE__SUCCESS_FAILURE_RESPONSE__INIT;
+        VmTools__Concierge__SuccessFailureResponse response =
+                VM_TOOLS__CONCIERGE__SUCCESS_FAILURE_RESPONSE__INIT;
         int r;
 
         response.success = error >= 0;
@@ -181,7 +182,8 @@ static void reply_success_failure(Manager *manager, sd_bus_message *call, int er
                 response.failure_reason = (char *)(message ?: "Failed");
         r = bus_reply_proto(call, &response.base);
         if (r < 0)
-                log_debug_errno(r, "Failed to send a reply to %s, ignoring", strna(sd_bus_message_get_member(call)));
+                log_debug_errno(r, "Failed to send a reply to %s, ignoring",
+                                strna(sd_bus_message_get_member(call)));
 }
 
 static int reply_start_vm(sd_bus_message *call, Vm *vm, const char *failure)
@@ -235,15 +237,15 @@ static void stop_vm_done(Manager *manager, Vm *vm, int error, const char *messag
 
 static const char *fd_type_name(int type)
 {
-        const ProtobufCEnumValue *v =
-                protobuf_c_enum_descriptor_get_value(&vm_tools__concierge__start_vm_request__fd_type__descriptor, type);
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+                &vm_tools__concierge__start_vm_request__fd_type__descriptor, type);
         return v ? v->name : "unknown";
 }
 
 /* Match the `ah` with the request's fds list. NULL when acceptable, else the failure_reason
  * (allocated). */
-static char *start_vm_match_fds(const VmTools__Concierge__StartVmRequest *request, const int *fds, size_t n_fds,
-                                int *ret_kernel_fd, int *ret_initrd_fd)
+static char *start_vm_match_fds(const VmTools__Concierge__StartVmRequest *request, const int *fds,
+                                size_t n_fds, int *ret_kernel_fd, int *ret_initrd_fd)
 {
         int kernel_fd = -1, initrd_fd = -1;
         char *s = NULL;
@@ -265,8 +267,9 @@ static char *start_vm_match_fds(const VmTools__Concierge__StartVmRequest *reques
                 default:
                         /* ROOTFS, STORAGE, BIOS, PFLASH: the embedded VMM has no block or flash
                          * device, so it cannot use them; say so rather than drop them. */
-                        s = format_string("fd %zu is of type %s (%d), which the embedded backend does not support",
-                                       i, fd_type_name((int)request->fds[i]), (int)request->fds[i]);
+                        s = format_string(
+                                "fd %zu is of type %s (%d), which the embedded backend does not support", i,
+                                fd_type_name((int)request->fds[i]), (int)request->fds[i]);
                         return s;
                 }
                 if (*slot >= 0) {
@@ -295,8 +298,8 @@ static int method_start_vm(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = reject_during_shutdown(manager, error);
         if (r < 0)
                 return r;
-        r = read_request(m, &vm_tools__concierge__start_vm_request__descriptor, (ProtobufCMessage **)&request,
-                         error);
+        r = read_request(m, &vm_tools__concierge__start_vm_request__descriptor,
+                         (ProtobufCMessage **)&request, error);
         if (r < 0)
                 return r;
 
@@ -346,8 +349,8 @@ static int method_start_vm(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 else
                         failure = start_vm_match_fds(request, fds, n_fds, &req.kernel_fd, &req.initrd_fd);
                 if (failure) {
-                        log_info("StartVm of VM %s of owner %s refused: %s", request->name, request->owner_id,
-                                 failure);
+                        log_info("StartVm of VM %s of owner %s refused: %s", request->name,
+                                 request->owner_id, failure);
                         return reply_start_vm(m, NULL, failure);
                 }
         }
@@ -400,7 +403,8 @@ static int method_stop_vm(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return 1;
         }
 
-        r = manager_stop_vm(manager, vm, VM_STOP_REASON_STOP_VM_REQUESTED, stop_vm_done, sd_bus_message_ref(m));
+        r = manager_stop_vm(manager, vm, VM_STOP_REASON_STOP_VM_REQUESTED, stop_vm_done,
+                            sd_bus_message_ref(m));
         if (r < 0) {
                 sd_bus_message_unref(m);
                 log_warning_errno(r, "StopVm of VM %s of owner %s failed", vm->name, vm->owner_id);
@@ -552,8 +556,8 @@ static int suspend_or_resume(sd_bus_message *m, Manager *manager, bool suspend, 
                     : manager_resume_vm(manager, vm, success_failure_done, m, &failure);
         if (r < 0) {
                 sd_bus_message_unref(m);
-                log_info("%s of VM %s of owner %s refused: %s", suspend ? "SuspendVm" : "ResumeVm", name, owner_id,
-                         strna(failure));
+                log_info("%s of VM %s of owner %s refused: %s", suspend ? "SuspendVm" : "ResumeVm", name,
+                         owner_id, strna(failure));
                 reply_success_failure(manager, m, r, failure);
         }
         return 1;
@@ -585,8 +589,8 @@ static int method_get_vm_logs(sd_bus_message *m, void *userdata, sd_bus_error *e
         r = reject_during_shutdown(manager, error);
         if (r < 0)
                 return r;
-        r = read_request(m, &vm_tools__concierge__get_vm_logs_request__descriptor, (ProtobufCMessage **)&request,
-                         error);
+        r = read_request(m, &vm_tools__concierge__get_vm_logs_request__descriptor,
+                         (ProtobufCMessage **)&request, error);
         if (r < 0)
                 return r;
 
@@ -622,18 +626,19 @@ static int method_get_vm_logs(sd_bus_message *m, void *userdata, sd_bus_error *e
  * org.freedesktop.DBus.Error.UnknownMethod, never a fake answer. */
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_START_VM, "ayah", SD_BUS_PARAM(request) SD_BUS_PARAM(fd), "ay",
-                                 SD_BUS_PARAM(response), method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_STOP_VM, "ay", SD_BUS_PARAM(request), "ay", SD_BUS_PARAM(response),
-                                 method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_STOP_VM_WITHOUT_OWNER_ID, "ay", SD_BUS_PARAM(request), "ay",
-                                 SD_BUS_PARAM(response), method_stop_vm_without_owner_id,
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_START_VM, "ayah", SD_BUS_PARAM(request) SD_BUS_PARAM(fd),
+                                 "ay", SD_BUS_PARAM(response), method_start_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_STOP_VM, "ay", SD_BUS_PARAM(request), "ay",
+                                 SD_BUS_PARAM(response), method_stop_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_STOP_VM_WITHOUT_OWNER_ID, "ay", SD_BUS_PARAM(request),
+                                 "ay", SD_BUS_PARAM(response), method_stop_vm_without_owner_id,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD(CONCIERGE_METHOD_STOP_ALL_VMS, "", "", method_stop_all_vms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD(CONCIERGE_METHOD_STOP_ALL_VMS, "", "", method_stop_all_vms,
+                      SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_SUSPEND_VM, "ay", SD_BUS_PARAM(request), "ay",
                                  SD_BUS_PARAM(response), method_suspend_vm, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_RESUME_VM, "ay", SD_BUS_PARAM(request), "ay", SD_BUS_PARAM(response),
-                                 method_resume_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_RESUME_VM, "ay", SD_BUS_PARAM(request), "ay",
+                                 SD_BUS_PARAM(response), method_resume_vm, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_LIST_VMS, "ay", SD_BUS_PARAM(request), "ay",
                                  SD_BUS_PARAM(response), method_list_vms, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_GET_VM_INFO, "ay", SD_BUS_PARAM(request), "ay",

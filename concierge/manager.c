@@ -183,8 +183,8 @@ static void manager_on_signal(evutil_socket_t sig, short what, void *userdata)
         Manager *m = userdata;
 
         if (m->shutting_down) {
-                log_info("Received %s again; still stopping %u VM(s).", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                         m->n_vms);
+                log_info("Received %s again; still stopping %u VM(s).",
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT", m->n_vms);
                 return;
         }
         log_info("Received %s, shutting down.", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -369,7 +369,8 @@ static char *vmm_log_last_error(const Vm *vm)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0 || fstat(fd, &st) < 0)
                 return NULL;
-        n = pread(fd, buf, sizeof(buf) - 1, st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0);
+        n = pread(fd, buf, sizeof(buf) - 1,
+                  st.st_size > (off_t)sizeof(buf) - 1 ? st.st_size - (off_t)sizeof(buf) + 1 : 0);
         if (n <= 0)
                 return NULL;
         buf[n] = '\0';
@@ -402,8 +403,9 @@ static void vm_on_ready(Backend *b, int error, const VmmctlStatus *st, void *use
         }
 
         if (!vm->start_failure)
-                vm->start_failure = format_string("The VMM did not come up: %s",
-                               error == -ETIMEDOUT ? "no answer in time" : strerror(-error));
+                vm->start_failure =
+                        format_string("The VMM did not come up: %s",
+                                      error == -ETIMEDOUT ? "no answer in time" : strerror(-error));
         r = vm_apply(m, vm, VM_EVENT_READY_FAILED, 0);
         if (r < 0)
                 return;
@@ -431,7 +433,8 @@ static void vm_on_stop_failed(Backend *b, int error, void *userdata)
 
         log_error_errno(error, "VM %s of owner %s: its VMM (pid %d) survived SIGKILL; still watching it",
                         vm->name, vm->owner_id, vm->pid);
-        vm_answer_all(vm->manager, vm, &vm->stop_waiters, &vm->n_stop_waiters, error, "Unable to shut down VM");
+        vm_answer_all(vm->manager, vm, &vm->stop_waiters, &vm->n_stop_waiters, error,
+                      "Unable to shut down VM");
 }
 
 static void vm_on_exited(Backend *b, const BackendExit *e, void *userdata)
@@ -528,7 +531,7 @@ static char *vm_check_start_request(Manager *m, const VmStartRequest *req, unsig
                 len += strlen(p) + 1;
                 if (len > MANAGER_CMDLINE_MAX + 1) {
                         s = format_string("Kernel command line is too long (at most %u bytes)",
-                                       MANAGER_CMDLINE_MAX);
+                                          MANAGER_CMDLINE_MAX);
                         return s;
                 }
         }
@@ -550,7 +553,8 @@ static char *vm_check_start_request(Manager *m, const VmStartRequest *req, unsig
 
 /* Build the VMM's start configuration for vm and spawn it. The one place that decides how a VM
  * is launched: cgroup placement and vmm-swap settings go here too. */
-static int vm_launch(Manager *m, Vm *vm, const BackendOps *ops, const VmStartRequest *req, const char *cmdline)
+static int vm_launch(Manager *m, Vm *vm, const BackendOps *ops, const VmStartRequest *req,
+                     const char *cmdline)
 {
         char *extra[4] = {};
         size_t n_extra = 0;
@@ -606,8 +610,8 @@ static int vm_launch(Manager *m, Vm *vm, const BackendOps *ops, const VmStartReq
         return 0;
 }
 
-int manager_start_vm(Manager *m, const VmStartRequest *req, VmOpDone done, void *userdata, char **ret_failure,
-                     Vm **ret_vm)
+int manager_start_vm(Manager *m, const VmStartRequest *req, VmOpDone done, void *userdata,
+                     char **ret_failure, Vm **ret_vm)
 {
         _cleanup_(vm_freep) Vm *vm = NULL;
         _cleanup_free_ char *cmdline = NULL;
@@ -807,8 +811,9 @@ static void vm_on_pause_reply(Backend *b, const BackendReply *reply, void *userd
                 log_info("VM %s of owner %s %s.", vm->name, vm->owner_id, suspend ? "suspended" : "resumed");
 
         vm_answer_all(m, vm, &vm->pause_waiters, &vm->n_pause_waiters, reply->error,
-                      reply->error < 0 && reply->error_message && *reply->error_message ? reply->error_message
-                                                                                         : NULL);
+                      reply->error < 0 && reply->error_message && *reply->error_message
+                              ? reply->error_message
+                              : NULL);
         manager_flush_bus(m);
 }
 

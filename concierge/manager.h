@@ -96,17 +96,17 @@ int64_t manager_allocate_cid(Manager *m);
 typedef struct VmStartRequest {
         const char *owner_id;
         const char *name;
-        int vm_type;                 /* VmInfo.VmType */
-        uint32_t cpus;               /* 0: every online host CPU */
-        uint32_t memory_mib;         /* 0: MANAGER_DEFAULT_MEMORY_MIB */
-        const char *backend;         /* NULL or "": "embedded" */
-        int kernel_fd;               /* -1: missing (refused) */
-        int initrd_fd;               /* -1: none */
-        char *const *kernel_params;  /* joined with spaces into the kernel command line */
+        int vm_type;                /* VmInfo.VmType */
+        uint32_t cpus;              /* 0: every online host CPU */
+        uint32_t memory_mib;        /* 0: MANAGER_DEFAULT_MEMORY_MIB */
+        const char *backend;        /* NULL or "": "embedded" */
+        int kernel_fd;              /* -1: missing (refused) */
+        int initrd_fd;              /* -1: none */
+        char *const *kernel_params; /* joined with spaces into the kernel command line */
         size_t n_kernel_params;
         bool enable_balloon;
         bool enable_vmm_swap;
-        uint32_t timeout_sec;        /* how long the VMM may take to come up (0: the default) */
+        uint32_t timeout_sec; /* how long the VMM may take to come up (0: the default) */
 } VmStartRequest;
 
 /* What manager_start_vm() did. */
@@ -122,8 +122,8 @@ typedef enum VmStartResult {
  * (caller frees; nothing was started then). The new VM is in *ret_vm. `done` runs exactly once:
  * error 0 when the VMM answered (VmStartedSignal sent), else why it failed (the VM is being
  * dropped; vm is valid during the call only). */
-int manager_start_vm(Manager *m, const VmStartRequest *req, VmOpDone done, void *userdata, char **ret_failure,
-                     Vm **ret_vm);
+int manager_start_vm(Manager *m, const VmStartRequest *req, VmOpDone done, void *userdata,
+                     char **ret_failure, Vm **ret_vm);
 
 /* Stop one VM: VmStoppingSignal, the stop ladder, VmStoppedSignal(reason) once its VMM is gone,
  * then `done` (may be NULL) and the VM leaves the registry. A VM already stopping just gets the
@@ -143,4 +143,3 @@ int manager_resume_vm(Manager *m, Vm *vm, VmOpDone done, void *userdata, const c
 
 /* The end of the VM's console log, at most max_bytes (MANAGER_VM_LOGS_MAX when 0). */
 int manager_read_vm_log(Manager *m, Vm *vm, size_t max_bytes, char **ret_data, size_t *ret_size);
-

@@ -100,8 +100,8 @@ const char *validate_cpu_count(uint32_t requested, unsigned host_cpus, unsigned 
         return NULL;
 }
 
-const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib, uint64_t host_mib,
-                                uint32_t *ret_mib)
+const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib,
+                                uint64_t host_mib, uint32_t *ret_mib)
 {
         uint32_t mib = requested == 0 ? default_mib : requested;
 

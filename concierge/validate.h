@@ -41,5 +41,5 @@ const char *validate_cpu_count(uint32_t requested, unsigned host_cpus, unsigned 
 
 /* StartVmRequest.memory_mib (our extension): 0 means `default_mib`; below `min_mib` or above the
  * host's RAM (host_mib; 0 = unknown, no upper check) is refused. */
-const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib, uint64_t host_mib,
-                                uint32_t *ret_mib);
+const char *validate_memory_mib(uint32_t requested, uint32_t default_mib, uint32_t min_mib,
+                                uint64_t host_mib, uint32_t *ret_mib);

@@ -35,31 +35,31 @@ struct Vm {
         char *name;
         VmLifecycle lifecycle;
 
-        int vm_type;     /* VmInfo.VmType of the API */
-        int64_t cid;     /* vsock context id; 0 = none assigned */
-        pid_t pid;       /* the VMM process; 0 = none */
+        int vm_type; /* VmInfo.VmType of the API */
+        int64_t cid; /* vsock context id; 0 = none assigned */
+        pid_t pid;   /* the VMM process; 0 = none */
         uint32_t memory_mib;
         unsigned cpus;
-        char *backend;   /* the backend's name: "embedded", ... */
+        char *backend; /* the backend's name: "embedded", ... */
         char *cgroup_path;
         char *vcpu_cgroup_path;
-        char *runtime_dir; /* the VM's private dir (console.log, channel.sock, vmm.log) */
+        char *runtime_dir;    /* the VM's private dir (console.log, channel.sock, vmm.log) */
         char *channel_socket; /* <runtime_dir>/channel.sock: the guest's ttyS1 */
-        char *swap_dir;    /* NULL: vmm-swap not enabled */
+        char *swap_dir;       /* NULL: vmm-swap not enabled */
         bool balloon;
-        uint64_t start_time_usec; /* CLOCK_REALTIME of StartVm, µs */
+        uint64_t start_time_usec;   /* CLOCK_REALTIME of StartVm, µs */
         const char *swap_state;     /* vmm-swap state name (static string); NULL = vmm-swap off */
         struct VmDbus *dbus_object; /* vm-dbus.c's export of this VM; NULL = not on the bus */
 
         Backend *vmm; /* NULL once the VMM is gone (or before it was spawned) */
 
         /* Outstanding operations, answered exactly once each. */
-        VmWaiter start;             /* StartVm: answered when the VMM is ready, or failed */
-        VmWaiter *stop_waiters;     /* StopVm & co.: answered when the VMM is gone */
+        VmWaiter start;         /* StartVm: answered when the VMM is ready, or failed */
+        VmWaiter *stop_waiters; /* StopVm & co.: answered when the VMM is gone */
         size_t n_stop_waiters;
-        VmWaiter *pause_waiters;    /* SuspendVm/ResumeVm: answered when the transition ends */
+        VmWaiter *pause_waiters; /* SuspendVm/ResumeVm: answered when the transition ends */
         size_t n_pause_waiters;
-        char *start_failure;        /* why the start failed, for the StartVm answer */
+        char *start_failure; /* why the start failed, for the StartVm answer */
 };
 
 /* A new VM in state VM_STATE_NEW, not in any registry. owner_id and name are copied and must be

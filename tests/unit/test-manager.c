@@ -118,7 +118,8 @@ static void test_stop_all_empty(void **state)
         unsigned calls = 0;
 
         /* Nothing to stop: done at once, exactly once. */
-        assert_int_equal(manager_stop_all_vms(m, VM_STOP_REASON_STOP_ALL_VMS_REQUESTED, all_stopped, &calls), 0);
+        assert_int_equal(manager_stop_all_vms(m, VM_STOP_REASON_STOP_ALL_VMS_REQUESTED, all_stopped, &calls),
+                         0);
         assert_int_equal(calls, 1);
         assert_int_equal(manager_stop_all_vms(m, VM_STOP_REASON_STOP_ALL_VMS_REQUESTED, NULL, NULL), 0);
 }
@@ -208,7 +209,8 @@ static void test_start_spawn_failure(void **state)
         /* The config's VMM does not exist: the spawn fails synchronously, the VM is dropped. */
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
-        VmStartRequest req = {.owner_id = "ab", .name = "x", .kernel_fd = fd, .initrd_fd = -1, .memory_mib = 64};
+        VmStartRequest req = {
+                .owner_id = "ab", .name = "x", .kernel_fd = fd, .initrd_fd = -1, .memory_mib = 64};
         r = manager_start_vm(m, &req, never_done, NULL, &failure, &vm);
         assert_int_equal(r, -ENOENT);
         assert_non_null(failure);
