@@ -8,6 +8,7 @@
 #                                $SIGNALS_JSON; call after start_bus, before the calls to watch
 #   signal_log                   one line per signal so far: "Member owner/name [reason]"
 #   signal_time_us MEMBER OWNER NAME   realtime µs of the first such signal ("" when none)
+#   has_signal MEMBER OWNER NAME       true once such a signal was seen
 #   start_vm NAME OWNER [FIELD=VALUE...]   StartVm with the test guest as kernel (64 MiB, 1 vCPU
 #                                unless given); prints the decoded response
 #   field TEXT PATH              the value of "PATH: value" in pbtool output
@@ -73,6 +74,8 @@ signal_time_us() {
                 "$SIGNALS_JSON")
         echo ""
 }
+
+has_signal() { [ -n "$(signal_time_us "$@")" ]; }
 
 field() { printf '%s\n' "$1" | sed -n "s/^$2: //p" | head -n 1; }
 

@@ -61,6 +61,14 @@ assert_eq "$(field "$out" success)" true "second StartVm"
 assert_eq "$(field "$out" vm_info.pid)" "$pid" "pid of the second StartVm"
 assert_eq "$(vmm_count)" 2 "VMM processes after the second StartVm"
 
+log "enable_vmm_swap gives the VMM a private per-owner swap dir under the state dir"
+out=$(start_vm swappy $A enable_vmm_swap=true)
+assert_eq "$(field "$out" success)" true "StartVm swappy ($out)"
+pid_s=$(field "$out" vm_info.pid)
+assert_contains "$(tr '\0' ' ' </proc/"$pid_s"/cmdline)" "--swap-dir $STATE_DIR/$A" "swappy's VMM command line"
+assert_eq "$(stat -c %a "$STATE_DIR/$A")" 700 "mode of the swap dir"
+assert_eq "$(field "$(pb call StopVm owner_id=$A name=swappy)" success)" true "StopVm swappy"
+
 log "signals so far, in order"
 assert_eq "$(vm_signals $A alpha)" "VmStartingUpSignal $A/alpha
 VmStartedSignal $A/alpha" "signals of alpha"
@@ -90,7 +98,7 @@ out=$(pb call StopVm owner_id=$A name=alpha)
 assert_eq "$(field "$out" success)" true "StopVm ($out)"
 [ ! -e "$dir_a" ] || fail "runtime dir $dir_a still there after StopVm"
 kill -0 "$pid" 2>/dev/null && fail "VMM $pid still running after StopVm"
-wait_for 5 sh -c "[ \$(grep -c VmStoppedSignal '$SIGNALS_JSON') -ge 1 ]" || fail "no VmStoppedSignal"
+wait_for 5 has_signal VmStoppedSignal $A alpha || fail "no VmStoppedSignal for alpha"
 assert_eq "$(vm_signals $A alpha)" "VmStartingUpSignal $A/alpha
 VmStartedSignal $A/alpha
 VmStoppingSignal $A/alpha
@@ -102,10 +110,8 @@ log "kill -9 of a VMM: VmStoppedSignal(VM_EXITED) within 1 s, resources released
 dir_b=$(dirname "$chan_b")
 t0=$(($(date +%s%N) / 1000))
 kill -KILL "$pid_b"
-wait_for 5 sh -c "grep -q VmStoppedSignal '$SIGNALS_JSON' && [ \$(grep -c VmStoppedSignal '$SIGNALS_JSON') -ge 2 ]" ||
-        fail "no VmStoppedSignal for beta"
+wait_for 5 has_signal VmStoppedSignal $B beta || fail "no VmStoppedSignal for beta: $(signal_log)"
 t1=$(signal_time_us VmStoppedSignal $B beta)
-[ -n "$t1" ] || fail "no VmStoppedSignal for beta: $(signal_log)"
 log "VmStoppedSignal $(((t1 - t0) / 1000)) ms after the SIGKILL"
 [ $((t1 - t0)) -lt 1000000 ] || fail "VmStoppedSignal came $(((t1 - t0) / 1000)) ms after the SIGKILL"
 assert_eq "$(vm_signals $B beta | tail -n 1)" "VmStoppedSignal $B/beta VM_EXITED" "last signal of beta"
@@ -119,7 +125,8 @@ start_vm delta $B >/dev/null
 assert_eq "$(vmm_count)" 2 "VMM processes"
 pb call StopAllVms >/dev/null
 assert_eq "$(vmm_count)" 0 "VMM processes after StopAllVms"
-wait_for 5 sh -c "[ \$(grep -c VmStoppedSignal '$SIGNALS_JSON') -ge 4 ]" || fail "VmStoppedSignals missing"
+wait_for 5 has_signal VmStoppedSignal $A gamma || fail "no VmStoppedSignal for gamma"
+wait_for 5 has_signal VmStoppedSignal $B delta || fail "no VmStoppedSignal for delta"
 assert_eq "$(vm_signals $A gamma | tail -n 1)" "VmStoppedSignal $A/gamma STOP_ALL_VMS_REQUESTED" "gamma"
 assert_eq "$(vm_signals $B delta | tail -n 1)" "VmStoppedSignal $B/delta STOP_ALL_VMS_REQUESTED" "delta"
 assert_eq "$(ls "$RUNTIME_DIR")" "" "runtime dir contents after StopAllVms"
@@ -144,7 +151,8 @@ assert_eq "$DAEMON_EXIT" 0 "daemon exit status"
 kill -0 "$pid_e" 2>/dev/null && fail "VMM $pid_e survived the daemon"
 kill -0 "$pid_z" 2>/dev/null && fail "VMM $pid_z survived the daemon"
 assert_eq "$(vmm_count)" 0 "VMM processes after the daemon's exit"
-sleep 0.2
+wait_for 5 has_signal VmStoppedSignal $A eps || fail "no VmStoppedSignal for eps"
+wait_for 5 has_signal VmStoppedSignal $B zeta || fail "no VmStoppedSignal for zeta"
 assert_eq "$(vm_signals $A eps | tail -n 1)" "VmStoppedSignal $A/eps SERVICE_SHUTDOWN" "eps"
 assert_eq "$(vm_signals $B zeta | tail -n 1)" "VmStoppedSignal $B/zeta SERVICE_SHUTDOWN" "zeta"
 assert_eq "$(ls "$RUNTIME_DIR")" "" "runtime dir contents after the daemon's exit"
