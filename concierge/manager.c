@@ -845,14 +845,15 @@ static int vm_pause_or_resume(Manager *m, Vm *vm, bool suspend, VmOpDone done, v
                 return r;
         }
 
+        size_t n_before = vm->n_pause_waiters;
         r = vm_waiter_add(&vm->pause_waiters, &vm->n_pause_waiters, done, userdata);
         if (r >= 0)
                 r = suspend ? backend_pause(vm->vmm, 0, vm_on_pause_reply, vm)
                             : backend_resume(vm->vmm, 0, vm_on_pause_reply, vm);
         if (r < 0) {
+                /* The transition never began: drop our waiter unanswered (the caller fails). */
+                vm->n_pause_waiters = n_before;
                 (void)vm_apply(m, vm, suspend ? VM_EVENT_SUSPEND_FAILED : VM_EVENT_RESUME_FAILED, 0);
-                if (done && vm->n_pause_waiters > 0)
-                        vm->n_pause_waiters--; /* ours is the last one: not answered, the caller fails */
                 *ret_failure = suspend ? "Failed to suspend the VM" : "Failed to resume the VM";
                 return r;
         }
