@@ -34,7 +34,7 @@ int vmc_usage_error(const char *format, ...)
         return VMC_EXIT_USAGE;
 }
 
-static int vmc_connect(Vmc *vmc)
+int vmc_connect(Vmc *vmc)
 {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
@@ -64,8 +64,8 @@ static int vmc_connect(Vmc *vmc)
         return 0;
 }
 
-int vmc_call(Vmc *vmc, const char *method, const ProtobufCMessage *request,
-             const ProtobufCMessageDescriptor *response_desc, ProtobufCMessage **ret)
+int vmc_call_fds(Vmc *vmc, const char *method, const ProtobufCMessage *request, const int *fds, size_t n_fds,
+                 const ProtobufCMessageDescriptor *response_desc, ProtobufCMessage **ret)
 {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -79,6 +79,13 @@ int vmc_call(Vmc *vmc, const char *method, const ProtobufCMessage *request,
                                            CONCIERGE_INTERFACE, method);
         if (r >= 0 && request)
                 r = bus_message_append_proto(call, request);
+        if (r >= 0 && fds) {
+                r = sd_bus_message_open_container(call, 'a', "h");
+                for (size_t i = 0; r >= 0 && i < n_fds; i++)
+                        r = sd_bus_message_append(call, "h", fds[i]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(call);
+        }
         if (r < 0)
                 return vmc_error("cannot build the %s call: %s", method, strerror(-r));
 
@@ -105,4 +112,10 @@ int vmc_call(Vmc *vmc, const char *method, const ProtobufCMessage *request,
                 return vmc_error("vm_concierge sent a %s reply that does not parse as %s", method,
                                  response_desc->short_name);
         return 0;
+}
+
+int vmc_call(Vmc *vmc, const char *method, const ProtobufCMessage *request,
+             const ProtobufCMessageDescriptor *response_desc, ProtobufCMessage **ret)
+{
+        return vmc_call_fds(vmc, method, request, NULL, 0, response_desc, ret);
 }

@@ -12,8 +12,24 @@ static void help(void)
                "Talks to vm_concierge (org.chromium.VmConcierge) over D-Bus.\n"
                "\n"
                "Verbs:\n"
+               "  start NAME --kernel PATH [--initrd PATH] [--mem MiB] [--cpus N] [--cmdline STR]\n"
+               "        [--enable-balloon] [--enable-vmm-swap] [--vm-type termina|arcvm|plugin]\n"
+               "                       Start a VM (vmc opens the files; --cmdline may repeat)\n"
+               "  stop NAME            Stop a VM (stopping an unknown VM succeeds, as upstream)\n"
+               "  stop-all             Stop every VM of every owner\n"
+               "  suspend NAME         Pause a VM's vCPUs\n"
+               "  resume NAME          Resume a suspended VM\n"
                "  list                 List the VMs of the owner\n"
                "  info NAME            Show one VM\n"
+               "  logs NAME [--follow] Print the VM's console log; --follow keeps printing new output\n"
+               "                       until the VM is gone or Ctrl-C\n"
+               "  console NAME [--linger S]\n"
+               "                       Attach to the VM's guest channel (raw terminal, Ctrl-] detaches);\n"
+               "                       without a terminal, copy stdin to it and its output to stdout,\n"
+               "                       ending S seconds (default 1) after stdin ended and the guest\n"
+               "                       went quiet\n"
+               "  wait NAME --for=started|stopped [--timeout S]\n"
+               "                       Wait until the VM is running / gone\n"
                "  cpu-restrict termina|arcvm|plugin foreground|background|background-quota\n"
                "                       Set the CPU restriction of a VM family's cgroups\n"
                "  help                 Show this help\n"
@@ -34,8 +50,16 @@ static const struct {
         const char *name;
         int (*run)(Vmc *vmc, int argc, char **argv);
 } verbs[] = {
+        {"start", verb_start},
+        {"stop", verb_stop},
+        {"stop-all", verb_stop_all},
+        {"suspend", verb_suspend},
+        {"resume", verb_resume},
         {"list", verb_list},
         {"info", verb_info},
+        {"logs", verb_logs},
+        {"console", verb_console},
+        {"wait", verb_wait},
         {"cpu-restrict", verb_cpu_restrict},
 };
 

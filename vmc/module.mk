@@ -12,6 +12,11 @@ VMC_OBJS := \
 	$(B)/vmc-obj/bus.o \
 	$(B)/vmc-obj/owner.o \
 	$(B)/vmc-obj/vms.o \
+	$(B)/vmc-obj/args.o \
+	$(B)/vmc-obj/lifecycle.o \
+	$(B)/vmc-obj/logs.o \
+	$(B)/vmc-obj/console.o \
+	$(B)/vmc-obj/wait.o \
 	$(B)/vmc-obj/cpu.o \
 	$(B)/concierge/validate.o \
 	$(DBUS_OBJS)
@@ -25,3 +30,9 @@ $(B)/tests/unit/test-vmc-owner: $(B)/tests/unit/test-vmc-owner.o $(B)/vmc-obj/ow
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test-vmc-owner
+
+# vmc's argument parsing (args.c); bus.o for the usage-error printer it reports with.
+$(B)/tests/unit/test-vmc-args: $(B)/tests/unit/test-vmc-args.o $(B)/vmc-obj/args.o $(B)/vmc-obj/bus.o $(DBUS_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(SDBUS_LIBS) $(PROTOBUF_LIBS)
+
+UNIT_TESTS += $(B)/tests/unit/test-vmc-args

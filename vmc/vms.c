@@ -45,11 +45,12 @@ static json_object *vm_to_json(const char *name, const char *owner_id, int statu
                                        json_object_new_string(strempty(info->cgroup_path)));
                 json_object_object_add(j, "vcpu_cgroup_path",
                                        json_object_new_string(strempty(info->vcpu_cgroup_path)));
+                json_object_object_add(j, "channel_socket", json_object_new_string(strempty(info->channel_socket)));
         }
         return j;
 }
 
-static void print_json(json_object *j)
+void vmc_print_json(json_object *j)
 {
         puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
@@ -81,7 +82,7 @@ int verb_list(Vmc *vmc, int argc, char **argv)
                         const VmTools__Concierge__ExtendedVmInfo *e = response->vms[i];
                         json_object_array_add(vms, vm_to_json(e->name, e->owner_id, e->status, e->vm_info));
                 }
-                print_json(root);
+                vmc_print_json(root);
                 return 0;
         }
 
@@ -138,7 +139,7 @@ int verb_info(Vmc *vmc, int argc, char **argv)
         if (vmc->json) {
                 _cleanup_(json_object_putp) json_object *j =
                         vm_to_json(argv[1], vmc->owner_id, info->status, info);
-                print_json(j);
+                vmc_print_json(j);
                 return 0;
         }
 
@@ -159,5 +160,7 @@ int verb_info(Vmc *vmc, int argc, char **argv)
                 printf("Cgroup:       %s\n", info->cgroup_path);
         if (*strempty(info->vcpu_cgroup_path))
                 printf("vCPU cgroup:  %s\n", info->vcpu_cgroup_path);
+        if (*strempty(info->channel_socket))
+                printf("Channel:      %s\n", info->channel_socket);
         return 0;
 }
