@@ -141,6 +141,7 @@ include concierge/module.mk
 -include concierge/cpu-cgroups.mk
 -include concierge/swap.mk
 -include concierge/vm-dbus.mk
+-include concierge/manager-swap.mk
 include vmc/module.mk
 include tests/module.mk
 

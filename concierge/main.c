@@ -5,11 +5,15 @@
 
 #include "concierge/cpu-cgroups.h"
 #include "concierge/log.h"
+#include "concierge/manager-swap.h"
 #include "concierge/manager.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/vm_concierge"
 #define DEFAULT_STATE_DIR "/var/lib/vm_concierge"
 #define DEFAULT_VMM_PATH LIBEXECDIR "/vmm_backend"
+
+/* The vmm-swap flags (manager-swap.h); the TBW budget opens after manager_startup(). */
+static ManagerSwapConfig arg_swap;
 
 /* The CPU cgroup flags (cpu-cgroups.h); set up after the manager, before it starts serving. */
 static CpuCgroupsConfig arg_cgroups = {
@@ -44,6 +48,7 @@ static void help(void)
                "                                CPU quota of arcvm in BACKGROUND_WITH_CFS_QUOTA_ENFORCED, "
                "in\n"
                "                                percent of one CPU (default: unset, no quota)\n"
+               MANAGER_SWAP_HELP
                "  --log-level=LEVEL             error, warning, notice, info (default) or debug\n"
                "  -h, --help                    Show this help\n");
 }
@@ -63,6 +68,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 ARG_CGROUP_PARENT,
                 ARG_CGROUP_BACKEND,
                 ARG_ARCVM_QUOTA,
+                ARG_SWAP_FIRST,
+                ARG_SWAP_LAST = ARG_SWAP_FIRST + _MANAGER_SWAP_OPTION_MAX - 1,
         };
         static const struct option options[] = {
                 {"bus", required_argument, NULL, ARG_BUS},
@@ -76,6 +83,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                 {"cgroup-parent", required_argument, NULL, ARG_CGROUP_PARENT},
                 {"cgroup-backend", required_argument, NULL, ARG_CGROUP_BACKEND},
                 {"arcvm-background-quota-percent", required_argument, NULL, ARG_ARCVM_QUOTA},
+                MANAGER_SWAP_LONG_OPTIONS(ARG_SWAP_FIRST),
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -153,6 +161,10 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *config)
                                         optarg);
                         arg_cgroups.arcvm_quota_percent = (unsigned)ul;
                         break;
+                case ARG_SWAP_FIRST ... ARG_SWAP_LAST:
+                        if (manager_swap_config_parse(&arg_swap, (ManagerSwapOption)(c - ARG_SWAP_FIRST), optarg) < 0)
+                                return -EINVAL;
+                        break;
                 default:
                         return -EINVAL; /* getopt printed why */
                 }
@@ -191,6 +203,10 @@ int main(int argc, char *argv[])
                 return log_error_errno(r, "Failed to set up CPU cgroups"), EXIT_FAILURE;
 
         r = manager_startup(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        r = manager_swap_startup(m, &arg_swap);
         if (r < 0)
                 return EXIT_FAILURE;
 

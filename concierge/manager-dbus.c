@@ -2,6 +2,7 @@
 /* The org.chromium.VmConcierge object: vtable, method handlers and signals. */
 #include <stdarg.h>
 #include "concierge/cpu-cgroups-dbus.h"
+#include "concierge/manager-swap-dbus.h"
 #include "concierge/log.h"
 #include "concierge/manager-dbus.h"
 #include "concierge/validate.h"
@@ -648,10 +649,15 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_GET_VM_LOGS, "ay", SD_BUS_PARAM(request), "ay",
                                  SD_BUS_PARAM(response), method_get_vm_logs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_SWAP_VM, "ay", SD_BUS_PARAM(request), "ay", SD_BUS_PARAM(response),
+                                 method_swap_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES(CONCIERGE_METHOD_GET_VM_SWAP_STATUS, "ay", SD_BUS_PARAM(request), "ay",
+                                 SD_BUS_PARAM(response), method_get_vm_swap_status, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STARTING_UP, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STARTED, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STOPPING, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_STOPPED, "ay", SD_BUS_PARAM(signal), 0),
+        SD_BUS_SIGNAL_WITH_NAMES(CONCIERGE_SIGNAL_VM_SWAPPING, "ay", SD_BUS_PARAM(signal), 0),
         SD_BUS_VTABLE_END,
 };
 

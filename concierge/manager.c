@@ -15,6 +15,7 @@
 #include "concierge/backend.h"
 #include "concierge/log.h"
 #include "concierge/manager-dbus.h"
+#include "concierge/manager-swap.h"
 #include "concierge/manager.h"
 #include "concierge/validate.h"
 #include "concierge/vmm-process.h"
@@ -120,6 +121,7 @@ static void vm_drop(Manager *m, Vm *vm, int error, const char *message)
         vm_answer_all(m, vm, &vm->stop_waiters, &vm->n_stop_waiters, error, message);
         vm_answer_all(m, vm, &vm->pause_waiters, &vm->n_pause_waiters, -ECONNRESET, "The VM stopped");
         vm_object_remove(m, vm);
+        manager_swap_vm_free(vm); /* answers SwapVm calls still pending; before the backend goes */
         vm_free(vm);
 }
 
@@ -134,6 +136,8 @@ Manager *manager_free(Manager *m)
                 vm_drop(m, m->vms, -ECANCELED, "The daemon is exiting");
         /* After the VMMs are gone: removes the CPU cgroups this run created, when empty. */
         m->cpu_cgroups = cpu_cgroups_free(m->cpu_cgroups);
+        /* After the VMs: their swap controllers borrow the TBW budget. */
+        m->swap = manager_swap_free(m->swap);
 
         manager_disconnect_bus(m);
 
@@ -422,6 +426,7 @@ static void vm_on_event(Backend *b, const VmmctlEvent *ev, void *userdata)
 {
         Vm *vm = userdata;
 
+        manager_swap_vm_event(vm, ev);
         if (ev->type == VMMCTL_EVENT_VM_EXITED)
                 log_debug("VM %s of owner %s: the VMM says the VM exited (reason %d, guest code %d).",
                           vm->name, vm->owner_id, (int)ev->vm_exited.reason, ev->vm_exited.guest_code);
@@ -479,6 +484,7 @@ static void vm_on_exited(Backend *b, const BackendExit *e, void *userdata)
                          vm->owner_id, strna(vm_stop_reason_to_string(vm->lifecycle.stop_reason)), e->pid,
                          e->status, strna(stop_ladder_rung_to_string(e->rung)));
 
+        manager_swap_vm_stopped(vm); /* counts as a disable for its usage history */
         vm->vmm = NULL;
         backend_free(b);
         vm_drop(m, vm, 0, NULL);
@@ -607,7 +613,8 @@ static int vm_launch(Manager *m, Vm *vm, const BackendOps *ops, const VmStartReq
         vm->channel_socket = backend_runtime_path(vm->vmm, VMM_PROCESS_CHANNEL_SOCKET);
         if (!vm->runtime_dir || !vm->channel_socket)
                 return -ENOMEM; /* the caller frees vm->vmm, which kills it */
-        return 0;
+        /* vmm-swap VMs get their swap controller (manager-swap.c). */
+        return manager_swap_vm_launched(m, vm);
 }
 
 int manager_start_vm(Manager *m, const VmStartRequest *req, VmOpDone done, void *userdata,

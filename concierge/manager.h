@@ -47,6 +47,7 @@ struct Manager {
         char *vmm_path;
         char *swap_root;
         CpuCgroups *cpu_cgroups; /* set up by main() before manager_startup(); NULL: no CPU cgroups */
+        struct ManagerSwap *swap; /* manager-swap.c: set up by main() after manager_startup() */
 
         sd_bus *bus;
         sd_bus_slot *object_slot;

@@ -50,6 +50,7 @@ struct Vm {
         uint64_t start_time_usec;   /* CLOCK_REALTIME of StartVm, µs */
         const char *swap_state;     /* vmm-swap state name (static string); NULL = vmm-swap off */
         struct VmDbus *dbus_object; /* vm-dbus.c's export of this VM; NULL = not on the bus */
+        struct SwapController *swap; /* manager-swap.c: vmm-swap controller; NULL = vmm-swap off */
 
         Backend *vmm; /* NULL once the VMM is gone (or before it was spawned) */
 

@@ -24,6 +24,9 @@
 #define CONCIERGE_METHOD_SET_VM_CPU_RESTRICTION "SetVmCpuRestriction"
 #define CONCIERGE_METHOD_GET_VM_LOGS "GetVmLogs"
 #define CONCIERGE_METHOD_RECLAIM_VM_MEMORY "ReclaimVmMemory"
+/* vm_concierge extension (not in upstream concierge): GetVmSwapStatusRequest ->
+ * GetVmSwapStatusResponse, what `vmc swap status` shows. */
+#define CONCIERGE_METHOD_GET_VM_SWAP_STATUS "GetVmSwapStatus"
 
 /* Signals: one `ay` argument named "signal" holding the message of the same name. */
 #define CONCIERGE_SIGNAL_VM_STARTING_UP "VmStartingUpSignal"

@@ -3,6 +3,7 @@
 #include <getopt.h>
 
 #include "concierge/validate.h"
+#include "vmc/swap.h"
 #include "vmc/vmc.h"
 
 static void help(void)
@@ -30,6 +31,9 @@ static void help(void)
                "                       went quiet\n"
                "  wait NAME --for=started|stopped [--timeout S]\n"
                "                       Wait until the VM is running / gone\n"
+               "  swap enable|force-enable|disable|status NAME\n"
+               "                       vmm-swap of a VM started with it: ENABLE (policies decide),\n"
+               "                       FORCE_ENABLE, DISABLE, or its state, metrics and budget\n"
                "  cpu-restrict termina|arcvm|plugin foreground|background|background-quota\n"
                "                       Set the CPU restriction of a VM family's cgroups\n"
                "  help                 Show this help\n"
@@ -61,6 +65,7 @@ static const struct {
         {"console", verb_console},
         {"wait", verb_wait},
         {"cpu-restrict", verb_cpu_restrict},
+        {"swap", verb_swap},
 };
 
 int main(int argc, char **argv)

@@ -63,7 +63,7 @@ log "wrong D-Bus signatures"
 expect_dbus_error "ListVms with a string" "Invalid arguments 's'" bus_call ListVms s hello
 expect_dbus_error "ListVms without arguments" "Invalid arguments ''" bus_call ListVms
 expect_dbus_error "StopAllVms with an argument" "Invalid arguments 'ay'" bus_call StopAllVms ay 0
-expect_dbus_error "unknown method" "org.freedesktop.DBus.Error.UnknownMethod" pb call SwapVm name=x owner_id=ab
+expect_dbus_error "unknown method" "org.freedesktop.DBus.Error.UnknownMethod" pb call ReclaimVmMemory name=x owner_id=ab
 
 log "bad owner ids and names get the upstream failure_reason"
 for owner in "" "xyz" "12 34" "abc/def" "0x12" "$(head -c 257 /dev/zero | tr '\0' 'a')"; do
