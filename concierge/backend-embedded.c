@@ -19,6 +19,8 @@ typedef struct Embedded {
         VmmProcess *proc;
         VmmctlClient *client;
         struct event *read_ev, *write_ev, *timeout_ev;
+        struct event *ready_retry_ev; /* asks for the status again while the VMM is starting */
+        uint64_t ready_deadline;
         uint64_t timer_at; /* when timeout_ev fires, 0 = not armed */
         StopLadderConfig stop;
         bool ready_reported;
@@ -119,6 +121,19 @@ static void timeout_cb(evutil_socket_t fd, short what, void *userdata)
 
 /* --- responses and events ----------------------------------------------------------------------- */
 
+/* The VMM answers status while it still builds the VM (state "starting"); "ready" (VmStartedSignal)
+ * is the first answer with the VM running, so a "starting" answer is asked again shortly after. */
+#define READY_RETRY_USEC 1000
+
+static void report_ready(Embedded *e, int error, const VmmctlStatus *status)
+{
+        if (e->ready_reported)
+                return;
+        e->ready_reported = true;
+        if (e->base.callbacks.ready && !e->free_requested)
+                e->base.callbacks.ready(&e->base, error, error == 0 ? status : NULL, e->base.userdata);
+}
+
 static void response_cb(VmmctlClient *c, const VmmctlResponse *resp, void *userdata)
 {
         Call *call = userdata;
@@ -132,12 +147,16 @@ static void response_cb(VmmctlClient *c, const VmmctlResponse *resp, void *userd
         e->busy++;
         switch (call->kind) {
         case CALL_READY:
-                if (!e->ready_reported) {
-                        e->ready_reported = true;
-                        if (e->base.callbacks.ready && !e->free_requested)
-                                e->base.callbacks.ready(&e->base, error, error == 0 ? &resp->status : NULL,
-                                                        e->base.userdata);
+                if (error == 0 && resp->status.state == VMMCTL_RUN_STARTING && !e->ready_reported &&
+                    !e->free_requested) {
+                        if (now_usec() + READY_RETRY_USEC < e->ready_deadline) {
+                                evtimer_add(e->ready_retry_ev,
+                                            &(struct timeval){.tv_usec = READY_RETRY_USEC});
+                                break;
+                        }
+                        error = -ETIMEDOUT;
                 }
+                report_ready(e, error, &resp->status);
                 break;
         case CALL_STOP:
                 /* The VMM closing the connection after a stop request is the stop under way. */
@@ -196,6 +215,22 @@ static void event_cb(VmmctlClient *c, const VmmctlEvent *ev, void *userdata)
 }
 
 static int send_request(Embedded *e, const VmmctlRequest *req, uint64_t timeout_usec, CallKind kind,
+                        BackendReplyHandler cb, void *userdata);
+
+static void ready_retry_cb(evutil_socket_t fd, short what, void *userdata)
+{
+        Embedded *e = userdata;
+        uint64_t now = now_usec();
+
+        e->busy++;
+        int r = send_request(e, &(VmmctlRequest){.op = VMMCTL_OP_STATUS},
+                             e->ready_deadline > now ? e->ready_deadline - now : 1, CALL_READY, NULL, NULL);
+        if (r < 0)
+                report_ready(e, r, NULL);
+        (void)unbusy(e);
+}
+
+static int send_request(Embedded *e, const VmmctlRequest *req, uint64_t timeout_usec, CallKind kind,
                         BackendReplyHandler cb, void *userdata)
 {
         uint64_t deadline, id;
@@ -241,6 +276,10 @@ static void proc_exit_cb(VmmProcess *p, const VmmExit *x, void *userdata)
         event_del(e->write_ev);
         evtimer_del(e->timeout_ev);
         e->timer_at = 0;
+        if (evtimer_pending(e->ready_retry_ev, NULL)) {
+                evtimer_del(e->ready_retry_ev);
+                report_ready(e, -ECONNRESET, NULL); /* it never ran */
+        }
 
         if (!e->free_requested)
                 e->base.callbacks.exited(&e->base, &e->exit, e->base.userdata);
@@ -281,6 +320,8 @@ static void embedded_destroy(Embedded *e)
                 event_free(e->write_ev);
         if (e->timeout_ev)
                 event_free(e->timeout_ev);
+        if (e->ready_retry_ev)
+                event_free(e->ready_retry_ev);
         e->proc = vmm_process_free(e->proc);
         free(e->base.runtime_dir);
         free(e);
@@ -300,6 +341,8 @@ static void embedded_free(Backend *b)
                         event_del(e->write_ev);
                 if (e->timeout_ev)
                         evtimer_del(e->timeout_ev);
+                if (e->ready_retry_ev)
+                        evtimer_del(e->ready_retry_ev);
                 return;
         }
         e->busy = 1; /* see unbusy() */
@@ -359,15 +402,18 @@ static int embedded_start(struct event_base *base, const BackendStartConfig *c, 
         e->read_ev = event_new(base, fd, EV_READ | EV_PERSIST, io_cb, e);
         e->write_ev = event_new(base, fd, EV_WRITE, io_cb, e);
         e->timeout_ev = evtimer_new(base, timeout_cb, e);
-        if (!e->read_ev || !e->write_ev || !e->timeout_ev || event_add(e->read_ev, NULL) < 0) {
+        e->ready_retry_ev = evtimer_new(base, ready_retry_cb, e);
+        if (!e->read_ev || !e->write_ev || !e->timeout_ev || !e->ready_retry_ev ||
+            event_add(e->read_ev, NULL) < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
 
         /* The socketpair is connected already: the requests wait in it until the VMM serves its
          * control socket. Subscribe first, so that no event is missed; the status answer is the
-         * VMM's "ready" (VmStartedSignal). */
+         * VMM's "ready" (VmStartedSignal) once it says "running" (asked again while "starting"). */
         uint64_t startup = c->startup_timeout_usec ?: BACKEND_DEFAULT_STARTUP_TIMEOUT_USEC;
+        e->ready_deadline = now_usec() + startup;
         r = send_request(e, &(VmmctlRequest){.op = VMMCTL_OP_SUBSCRIBE}, startup, CALL_SUBSCRIBE, NULL,
                          NULL);
         if (r >= 0)

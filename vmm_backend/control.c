@@ -38,6 +38,7 @@ struct Conn {
         uint32_t watching; /* epoll events currently armed */
         bool subscribed;
         bool closing; /* failed while a handler was on the stack; freed when it returns */
+        VmmControl__Frame *held; /* a request waiting for the VM to run (not reading further ones) */
         unsigned n_queued;
         OutFrame *out_head, *out_tail;
 };
@@ -58,6 +59,7 @@ struct ControlServer {
         Conn *conns;
         unsigned n_conns;
         bool in_handler; /* a connection handler is running: closes are deferred to its end */
+        bool starting;   /* the VM is not running yet: hold requests that need it */
         ControlReply *replies;
         const ControlBalloonOps *balloon_ops;
         void *balloon;
@@ -94,8 +96,9 @@ static void conn_close(Conn *c)
 static void conn_update_watch(Conn *c)
 {
         /* While replies are queued, do not read further requests: a client that does not read its
-         * responses cannot make us queue without bound. */
-        uint32_t want = c->out_head ? EPOLLOUT | EPOLLRDHUP : EPOLLIN | EPOLLRDHUP;
+         * responses cannot make us queue without bound. Nor while a request is held (start-up):
+         * then only a hang-up (always reported) is watched. */
+        uint32_t want = c->out_head ? EPOLLOUT | EPOLLRDHUP : c->held ? 0 : EPOLLIN | EPOLLRDHUP;
         if (want == c->watching)
                 return;
         if (evloop_modify(c->source, want) >= 0)
@@ -442,6 +445,26 @@ static int handle_swap(Conn *c, const VmmControl__Request *req)
         return send_error(c, req->id, r < 0 ? r : 0, r < 0 ? message : NULL);
 }
 
+/* Ops that need the running VM: held while it starts (control_server_hold_until_started()). */
+static bool needs_running_vm(VmmControl__Request__OpCase op)
+{
+        switch (op) {
+        case VMM_CONTROL__REQUEST__OP_VCPU_THREADS:
+        case VMM_CONTROL__REQUEST__OP_PAUSE:
+        case VMM_CONTROL__REQUEST__OP_RESUME:
+        case VMM_CONTROL__REQUEST__OP_BALLOON_SET:
+        case VMM_CONTROL__REQUEST__OP_BALLOON_STATS:
+        case VMM_CONTROL__REQUEST__OP_SWAP_ENABLE:
+        case VMM_CONTROL__REQUEST__OP_SWAP_TRIM:
+        case VMM_CONTROL__REQUEST__OP_SWAP_OUT:
+        case VMM_CONTROL__REQUEST__OP_SWAP_DISABLE:
+        case VMM_CONTROL__REQUEST__OP_SWAP_STATUS:
+                return true;
+        default:
+                return false;
+        }
+}
+
 /* Returns a negative errno only when the connection must be dropped. */
 static int dispatch(Conn *c, const VmmControl__Request *req)
 {
@@ -523,6 +546,11 @@ static int conn_read_one(Conn *c, uint32_t events)
                 protocol_frame_free(frame);
                 return send_error(c, id, -EBADMSG, "expected a request frame");
         }
+        if (s->starting && needs_running_vm(frame->request->op_case)) {
+                c->held = frame;
+                conn_update_watch(c);
+                return 0;
+        }
         r = dispatch(c, frame->request);
         protocol_frame_free(frame);
         return r;
@@ -537,7 +565,7 @@ static void conn_handler(EvSource *src, int fd, uint32_t events, void *userdata)
         s->in_handler = true;
         if (events & EPOLLOUT)
                 r = conn_flush(c);
-        if (r >= 0 && (events & EPOLLIN) && !c->out_head)
+        if (r >= 0 && (events & EPOLLIN) && !c->out_head && !c->held)
                 r = conn_read_one(c, events);
         else if (r >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
                 r = -ECONNRESET;
@@ -576,6 +604,7 @@ static void conn_free(Conn *c)
                 c->out_head = o->next;
                 free(o);
         }
+        protocol_frame_free(c->held);
         free(c);
 }
 
@@ -680,6 +709,11 @@ ControlServer *control_server_free(ControlServer *s)
                 r->prev = r->next = NULL;
         }
         s->replies = NULL;
+        for (Conn *c = s->conns; c; c = c->next)
+                if (c->held) {
+                        (void)send_error(c, c->held->request->id, -ESHUTDOWN, "the VM stopped before it ran");
+                        c->held = protocol_frame_free(c->held);
+                }
         while (s->conns) {
                 /* Last chance for queued frames (the exit event, a stop reply). */
                 (void)conn_flush(s->conns);
@@ -689,6 +723,36 @@ ControlServer *control_server_free(ControlServer *s)
         safe_close(s->listen_fd);
         free(s);
         return NULL;
+}
+
+void control_server_hold_until_started(ControlServer *s)
+{
+        s->starting = true;
+}
+
+void control_server_started(ControlServer *s)
+{
+        if (!s || !s->starting)
+                return;
+        s->starting = false;
+        s->in_handler = true; /* closes during the dispatches are deferred, as in conn_handler() */
+        for (Conn *c = s->conns; c; c = c->next) {
+                if (!c->held || c->closing)
+                        continue;
+                VmmControl__Frame *frame = TAKE_PTR(c->held);
+                int r = dispatch(c, frame->request);
+                protocol_frame_free(frame);
+                if (r < 0)
+                        c->closing = true;
+                else
+                        conn_update_watch(c);
+        }
+        s->in_handler = false;
+        for (Conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->closing)
+                        conn_free(c);
+        }
 }
 
 void control_server_set_balloon(ControlServer *s, const ControlBalloonOps *ops, void *dev)

@@ -101,6 +101,13 @@ void control_server_set_swap(ControlServer *s, const ControlSwapOps *ops, void *
  * SOCK_SEQPACKET end handed over by the daemon (or -1). The server takes ownership of both. */
 int control_server_new(EvLoop *loop, Vm *vm, int listen_fd, int conn_fd, ControlServer **ret);
 ControlServer *control_server_free(ControlServer *s);
+/* Start-up: the server may be created before the VM runs (vm_new() state "starting"). After
+ * control_server_hold_until_started(), requests that need a running VM (pause, resume,
+ * vcpu-threads, balloon, swap) are held, one per connection, and dispatched by
+ * control_server_started(); status, subscribe and stop are answered at once. Requests still held
+ * when the server is freed are answered ESHUTDOWN (the VM stopped before it ran). */
+void control_server_hold_until_started(ControlServer *s);
+void control_server_started(ControlServer *s);
 
 /* Send an event to every subscribed connection (non-blocking; a subscriber that cannot keep up is
  * dropped). Callable only on the event thread. */

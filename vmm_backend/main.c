@@ -578,6 +578,18 @@ static int setup_balloon(Machine *m)
         return r;
 }
 
+/* Serve what is pending on the event loop (control requests, signals) without waiting, between
+ * start-up steps. Returns 1 to go on, 0 when a stop was requested, or a negative errno. */
+static int serve_while_starting(Machine *m)
+{
+        int r = evloop_run_once(m->loop, 0);
+        if (r < 0) {
+                log_error("event loop failed: %s", strerror(-r));
+                return r;
+        }
+        return evloop_quitting(m->loop) ? 0 : 1;
+}
+
 static void machine_teardown(Machine *m)
 {
         /* vCPU threads first: after this no device is called any more. */
@@ -629,6 +641,32 @@ int main(int argc, char **argv)
         }
         signal(SIGPIPE, SIG_IGN);
 
+        /* Start-up order: what a control client needs comes first (event loop, the VM object in
+         * state "starting", the termination signals, the control socket), then the KVM machine is
+         * built in short steps while the control socket is served in between: status answers
+         * "starting" (as Firecracker's API socket is up before its VM boots), stop and signals end
+         * the start-up, and requests that need the running VM wait for it. */
+        r = evloop_new(&m.loop);
+        if (r < 0) {
+                log_error("cannot create the event loop: %s", strerror(-r));
+                goto out;
+        }
+        VmConfig cfg = { .mem_bytes = a->mem_mib * MIB, .n_vcpus = a->cpus, .vcpu_cgroup = a->vcpu_cgroup };
+        r = vm_new(&cfg, m.loop, &m.vm, &step);
+        if (r < 0) {
+                log_error("cannot create the VM: %s: %s", strna(step), strerror(-r));
+                goto out;
+        }
+        m.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (m.signal_fd < 0 || evloop_add(m.loop, m.signal_fd, EPOLLIN, on_signal, &m, &m.signal_src) < 0) {
+                log_error("cannot watch termination signals: %m");
+                goto out;
+        }
+        if (setup_control(&m) < 0)
+                goto out;
+        if (m.control)
+                control_server_hold_until_started(m.control);
+
         r = map_file(a->kernel, KERNEL_MAX_SIZE, &kernel);
         if (r < 0) {
                 log_error("cannot read the kernel '%s': %s", a->kernel, strerror(-r));
@@ -641,30 +679,29 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
-
-        r = evloop_new(&m.loop);
-        if (r < 0) {
-                log_error("cannot create the event loop: %s", strerror(-r));
-                goto out;
-        }
-        VmConfig cfg = { .mem_bytes = a->mem_mib * MIB, .n_vcpus = a->cpus, .vcpu_cgroup = a->vcpu_cgroup };
-        r = vm_new(&cfg, m.loop, &m.vm, &step);
-        if (r < 0) {
-                log_error("cannot create the VM: %s: %s", strna(step), strerror(-r));
-                goto out;
-        }
-        if (setup_devices(&m) < 0 || setup_control(&m) < 0 || setup_swap(&m) < 0 || setup_balloon(&m) < 0)
+        do {
+                r = serve_while_starting(&m);
+                if (r < 0)
+                        goto out;
+                if (r == 0)
+                        goto stopped;
+                r = vm_build_step(m.vm, &step);
+                if (r < 0) {
+                        log_error("cannot create the VM: %s: %s", strna(step), strerror(-r));
+                        goto out;
+                }
+        } while (r > 0);
+        if (setup_devices(&m) < 0 || setup_swap(&m) < 0 || setup_balloon(&m) < 0)
                 goto out;
         if (load_kernel(m.vm, a, &kernel, &initrd, &entry) < 0)
                 goto out;
         unmap_file(&kernel);
         unmap_file(&initrd);
-
-        m.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (m.signal_fd < 0 || evloop_add(m.loop, m.signal_fd, EPOLLIN, on_signal, &m, &m.signal_src) < 0) {
-                log_error("cannot watch termination signals: %m");
+        r = serve_while_starting(&m);
+        if (r < 0)
                 goto out;
-        }
+        if (r == 0)
+                goto stopped;
 
         err[0] = 0;
         r = vm_start(m.vm, &entry, entry.mode == X86_ENTRY_PROTECTED32, err, sizeof(err));
@@ -672,8 +709,10 @@ int main(int argc, char **argv)
                 log_error("cannot start the VM: %s", err[0] ? err : strerror(-r));
                 goto out;
         }
+        control_server_started(m.control);
 
         r = evloop_run(m.loop);
+stopped:
         vm_join_vcpus(m.vm);
 
         VmExitReason reason;

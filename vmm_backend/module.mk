@@ -38,3 +38,8 @@ $(B)/tests/unit/test-vm-enums: $(B)/tests/unit/test-vm-enums.o $(addprefix $(B)/
 TEST_SUPPORT += $(B)/tests/guestchan
 $(B)/tests/guestchan: $(B)/tests/guestchan.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# Control requests queued before the VMM starts (tests/integration/test-vmm-startup.sh).
+TEST_SUPPORT += $(B)/tests/vmm-startup-probe
+$(B)/tests/vmm-startup-probe: $(B)/tests/vmm-startup-probe.o $(LIBVMMCTL_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)

@@ -39,6 +39,8 @@ struct Vm {
         uint32_t tsc_khz;
         const char *kernel_format;
         uint64_t start_usec;
+        int build_step;       /* vm_build_step(): next step; -1 after a failure */
+        unsigned built_vcpus; /* vCPUs created so far */
 
         pthread_mutex_t lock;
         pthread_cond_t cond;     /* vCPU threads wait here: go, resume, stop */
@@ -158,6 +160,7 @@ int vm_new(const VmConfig *cfg, EvLoop *loop, Vm **ret, const char **ret_error)
         }
         vm->kvm_fd = vm->vm_fd = vm->mem.memfd = -EBADF;
         vm->mem.host = MAP_FAILED;
+        vm->mem.size = cfg->mem_bytes;
         vm->loop = loop;
         vm->n_vcpus = cfg->n_vcpus;
         vm->state = VM_RUN_STARTING;
@@ -181,65 +184,6 @@ int vm_new(const VmConfig *cfg, EvLoop *loop, Vm **ret, const char **ret_error)
                 goto fail;
         }
 
-        STEP(vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), "cannot open /dev/kvm");
-        int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-        if (api != KVM_API_VERSION) {
-                r = -ENOTSUP;
-                step = "unsupported KVM API version";
-                goto fail;
-        }
-        STEP(vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0), "KVM_CREATE_VM failed");
-        /* Best effort: only VMX needs these (real-mode emulation helpers); other backends say no. */
-        (void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
-        uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-        (void)ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-
-        /* The irqchip must exist before any vCPU so that each gets an in-kernel local APIC. */
-        STEP(ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP failed");
-        struct kvm_pit_config pit = { .flags = 0 };
-        STEP(ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2 failed");
-
-        vm->mem.size = cfg->mem_bytes;
-        STEP(vm->mem.memfd = memfd_create("guest-ram", MFD_CLOEXEC), "memfd_create failed");
-        STEP(ftruncate(vm->mem.memfd, (off_t)vm->mem.size), "cannot size the guest RAM memfd");
-        vm->mem.host = mmap(NULL, vm->mem.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem.memfd, 0);
-        if (vm->mem.host == MAP_FAILED) {
-                r = negative_errno();
-                step = "cannot map guest RAM";
-                goto fail;
-        }
-        (void)madvise(vm->mem.host, vm->mem.size, MADV_DONTDUMP);
-        r = set_memory_slots(vm);
-        if (r < 0) {
-                step = "KVM_SET_USER_MEMORY_REGION failed";
-                goto fail;
-        }
-
-        r = cpuid_get_supported(vm->kvm_fd, &vm->supported_cpuid);
-        if (r < 0) {
-                step = "KVM_GET_SUPPORTED_CPUID failed";
-                goto fail;
-        }
-        for (unsigned i = 0; i < vm->n_vcpus; i++) {
-                r = vcpu_new(vm, vm->vm_fd, vm->kvm_fd, i, &vm->vcpus[i]);
-                if (r < 0) {
-                        step = "KVM_CREATE_VCPU failed";
-                        goto fail;
-                }
-        }
-        r = vcpu_get_tsc_khz(vm->vcpus[0]);
-        if (r <= 0) {
-                r = r < 0 ? r : -EIO;
-                step = "KVM_GET_TSC_KHZ failed";
-                goto fail;
-        }
-        vm->tsc_khz = (uint32_t)r;
-        r = vcpu_install_kick_handler();
-        if (r < 0) {
-                step = "cannot install the vCPU kick signal handler";
-                goto fail;
-        }
-
         *ret = vm;
         return 0;
 fail:
@@ -249,9 +193,124 @@ fail:
         return r;
 }
 
+/* The KVM part of the machine, one short step per call (see vm_build_step()). */
+enum {
+        BUILD_VM,     /* /dev/kvm, KVM_CREATE_VM, VMX helper addresses */
+        BUILD_CHIPS,  /* in-kernel irqchip and PIT: before any vCPU, so each gets a local APIC */
+        BUILD_RAM,    /* memfd guest RAM, mapped */
+        BUILD_SLOTS,  /* KVM memory slots (may sleep in the kernel for a few ms) */
+        BUILD_CPUID,  /* KVM_GET_SUPPORTED_CPUID */
+        BUILD_VCPUS,  /* one step per vCPU */
+        BUILD_FINISH, /* TSC frequency, kick signal handler */
+        BUILD_DONE,
+};
+
+int vm_build_step(Vm *vm, const char **ret_error)
+{
+        const char *step = NULL;
+        int r = 0;
+
+        if (vm->build_step < 0) {
+                if (ret_error)
+                        *ret_error = "an earlier build step failed";
+                return -ECANCELED;
+        }
+        switch (vm->build_step) {
+        case BUILD_VM: {
+                STEP(vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), "cannot open /dev/kvm");
+                int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+                if (api != KVM_API_VERSION) {
+                        r = -ENOTSUP;
+                        step = "unsupported KVM API version";
+                        goto fail;
+                }
+                STEP(vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0), "KVM_CREATE_VM failed");
+                /* Best effort: only VMX needs these (real-mode emulation helpers); other backends say no. */
+                (void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
+                uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+                (void)ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+                break;
+        }
+        case BUILD_CHIPS: {
+                STEP(ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP failed");
+                struct kvm_pit_config pit = { .flags = 0 };
+                STEP(ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2 failed");
+                break;
+        }
+        case BUILD_RAM:
+                STEP(vm->mem.memfd = memfd_create("guest-ram", MFD_CLOEXEC), "memfd_create failed");
+                STEP(ftruncate(vm->mem.memfd, (off_t)vm->mem.size), "cannot size the guest RAM memfd");
+                vm->mem.host = mmap(NULL, vm->mem.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                                    vm->mem.memfd, 0);
+                if (vm->mem.host == MAP_FAILED) {
+                        r = negative_errno();
+                        step = "cannot map guest RAM";
+                        goto fail;
+                }
+                (void)madvise(vm->mem.host, vm->mem.size, MADV_DONTDUMP);
+                break;
+        case BUILD_SLOTS:
+                r = set_memory_slots(vm);
+                if (r < 0) {
+                        step = "KVM_SET_USER_MEMORY_REGION failed";
+                        goto fail;
+                }
+                break;
+        case BUILD_CPUID:
+                r = cpuid_get_supported(vm->kvm_fd, &vm->supported_cpuid);
+                if (r < 0) {
+                        step = "KVM_GET_SUPPORTED_CPUID failed";
+                        goto fail;
+                }
+                break;
+        case BUILD_VCPUS:
+                r = vcpu_new(vm, vm->vm_fd, vm->kvm_fd, vm->built_vcpus, &vm->vcpus[vm->built_vcpus]);
+                if (r < 0) {
+                        step = "KVM_CREATE_VCPU failed";
+                        goto fail;
+                }
+                if (++vm->built_vcpus < vm->n_vcpus)
+                        return 1; /* stay in this step for the next vCPU */
+                break;
+        case BUILD_FINISH:
+                r = vcpu_get_tsc_khz(vm->vcpus[0]);
+                if (r <= 0) {
+                        r = r < 0 ? r : -EIO;
+                        step = "KVM_GET_TSC_KHZ failed";
+                        goto fail;
+                }
+                vm->tsc_khz = (uint32_t)r;
+                r = vcpu_install_kick_handler();
+                if (r < 0) {
+                        step = "cannot install the vCPU kick signal handler";
+                        goto fail;
+                }
+                break;
+        default:
+                return 0;
+        }
+        vm->build_step++;
+        return vm->build_step < BUILD_DONE ? 1 : 0;
+fail:
+        vm->build_step = -1; /* a failed build stays failed */
+        if (ret_error)
+                *ret_error = step;
+        return r;
+}
+
+bool vm_built(Vm *vm)
+{
+        return vm->build_step == BUILD_DONE;
+}
+
 int vm_start(Vm *vm, const X86Entry *entry, bool start_aps, char *err_buf, size_t err_size)
 {
         int r = 0;
+
+        if (!vm_built(vm)) {
+                snprintf(err_buf, err_size, "the KVM machine is not built");
+                return -EBUSY;
+        }
 
         for (unsigned i = 0; i < vm->n_vcpus; i++) {
                 _cleanup_free_ struct kvm_cpuid2 *c = NULL;

@@ -75,13 +75,21 @@ typedef struct VmConfig {
         const char *vcpu_cgroup; /* each vCPU thread joins it before running guest code; NULL: none */
 } VmConfig;
 
-/* Open /dev/kvm, create the VM (in-kernel irqchip + PIT), the memfd guest RAM and its memory slots,
- * the buses and the vCPUs. loop is the device/event loop (not owned). On failure *ret_error (if
- * not NULL) names the step that failed. */
+/* The VM object in state "starting", without the KVM machine yet: cheap, so that the control socket
+ * can serve (status answers "starting") while vm_build_step() builds the machine. loop is the
+ * device/event loop (not owned). On failure *ret_error (if not NULL) names the step that failed. */
 int vm_new(const VmConfig *cfg, EvLoop *loop, Vm **ret, const char **ret_error);
-/* Set the vCPUs up for the entry and start their threads. Returns when every thread has joined
- * its cgroup and runs guest code, or fails (threads stopped, message in err_buf). start_aps:
- * APs start at the entry at once (the test guest's PVH entry), else they wait for INIT/SIPI. */
+/* Build the KVM machine one short step per call (open /dev/kvm and create the VM with in-kernel
+ * irqchip + PIT, the memfd guest RAM and its memory slots, the supported CPUID, one vCPU per call),
+ * so that the caller can serve its event loop in between. Returns 1 while steps remain, 0 when the
+ * machine is complete (guest memory, vCPUs and the IRQ lines are usable from then on), or a
+ * negative errno with *ret_error (if not NULL) naming the step; a failed build stays failed. */
+int vm_build_step(Vm *vm, const char **ret_error);
+bool vm_built(Vm *vm);
+/* Set the vCPUs up for the entry and start their threads (-EBUSY before the machine is built).
+ * Returns when every thread has joined its cgroup and runs guest code, or fails (threads stopped,
+ * message in err_buf). start_aps: APs start at the entry at once (the test guest's PVH entry), else
+ * they wait for INIT/SIPI. */
 int vm_start(Vm *vm, const X86Entry *entry, bool start_aps, char *err_buf, size_t err_size);
 /* Kick every vCPU out and join their threads (after vm_request_stop). Idempotent. */
 void vm_join_vcpus(Vm *vm);
