@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bench/vmm_start (issue 3): our VMM next to QEMU microvm in the same run, same test guest ELF
 # (PVH entry), 128 MiB, 1 vCPU. Per VMM, the median over ROUNDS alternating runs of:
-#   control_ms, control_cpu_ms   process start → control socket answering (QMP greeting for QEMU)
+#   control_ms, control_cpu_ms   process start → control socket answering (QMP greeting for QEMU);
+#                                ours serves its socket while it builds the KVM machine (status
+#                                answers "starting" until the vCPUs run), as Firecracker's API does
 #   ready_ms, ready_cpu_ms       process start → "TESTGUEST READY" in the ttyS0 log
 #   *_cpu_vmm_ms                 the same CPU time without the vCPU threads (i.e. the VMM's own cost;
 #                                the guest's ring-0 start-up is emulated on the vCPU threads here)
