@@ -116,6 +116,7 @@ static int relay(int sock, bool interactive, uint64_t linger_usec)
 {
         uint8_t buf[4096];
         bool stdin_open = true;
+        int r;
 
         for (;;) {
                 struct pollfd p[2] = {
@@ -139,6 +140,10 @@ static int relay(int sock, bool interactive, uint64_t linger_usec)
                 if (p[0].revents) {
                         ssize_t k = read(sock, buf, sizeof(buf));
 
+                        /* A VMM that closes with our input unread resets the connection: the
+                         * same end of the line as an EOF. */
+                        if (k < 0 && errno == ECONNRESET)
+                                k = 0;
                         if (k < 0 && errno != EINTR && errno != EAGAIN)
                                 return vmc_error("reading the guest channel failed: %s", strerror(errno));
                         if (k == 0) {
@@ -171,9 +176,15 @@ static int relay(int sock, bool interactive, uint64_t linger_usec)
 
                                 if (esc)
                                         len = (size_t)(esc - buf);
-                                if (write_all(sock, buf, len) < 0)
+                                r = write_all(sock, buf, len);
+                                if (r == -EPIPE || r == -ECONNRESET) {
+                                        /* Closed under us: report it as the read side does. */
+                                        stdin_open = false;
+                                        continue;
+                                }
+                                if (r < 0)
                                         return vmc_error("writing to the guest channel failed: %s",
-                                                         strerror(errno));
+                                                         strerror(-r));
                                 if (esc)
                                         return 0;
                         }
