@@ -347,11 +347,12 @@ static bool handle_exit(Vcpu *v)
 static int join_cgroup(const char *dir, pid_t tid, char *msg, size_t msg_size)
 {
         char path[4096];
-        /* cgroup v2 takes thread ids in cgroup.threads, v1 in tasks. */
+        /* cgroup v2 takes thread ids in cgroup.threads, v1 in tasks. O_APPEND: a regular file standing
+         * in for a cgroup (the daemon's emulated trees) keeps every vCPU's line. */
         snprintf(path, sizeof(path), "%s/cgroup.threads", dir);
         if (access(path, F_OK) < 0)
                 snprintf(path, sizeof(path), "%s/tasks", dir);
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         int r = 0;
         if (fd < 0)
                 r = negative_errno();
