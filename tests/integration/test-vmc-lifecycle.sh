@@ -107,6 +107,29 @@ rc=0
 wait "$FIRST" || rc=$?
 assert_eq "$rc" 0 "the first console after its input ended: $(cat "$TEST_TMP/console1.out")"
 
+log "vmc console on a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches"
+if command -v script >/dev/null; then
+        mkfifo "$TEST_TMP/tty.in"
+        script -q -e -c "'$VMC' --address='$BUS_ADDRESS' console alpha" /dev/null <"$TEST_TMP/tty.in" \
+                >"$TEST_TMP/tty.out" 2>&1 &
+        TTY=$!
+        bg_pids+=("$TTY")
+        exec 8>"$TEST_TMP/tty.in"
+        printf 'ping\n' >&8
+        wait_for 10 grep -q PONG "$TEST_TMP/tty.out" || fail "no answer on the terminal: $(cat -A "$TEST_TMP/tty.out")"
+        printf '\035' >&8
+        rc=0
+        wait "$TTY" || rc=$?
+        exec 8>&-
+        assert_eq "$rc" 0 "vmc console on a terminal after Ctrl-]: $(cat -A "$TEST_TMP/tty.out")"
+        assert_contains "$(cat "$TEST_TMP/tty.out")" "Press Ctrl-] to detach" "terminal banner"
+        assert_contains "$(cat "$TEST_TMP/tty.out")" "vmc: detached." "terminal detach message"
+        # Raw mode: the guest's bare "\n" reaches the terminal untranslated (no "\r\n" from OPOST).
+        grep -q $'^PONG$' "$TEST_TMP/tty.out" || fail "the console did not run in raw mode: $(cat -A "$TEST_TMP/tty.out")"
+else
+        log "(skipped: script(1) is not installed)"
+fi
+
 log "vmc suspend / resume: the guest stops answering, then answers"
 run vmc suspend alpha
 assert_eq "$RC" 0 "vmc suspend ($OUT)"
