@@ -92,7 +92,8 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Cid", "x", NULL, offsetof(Vm, cid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Pid", "i", property_get_pid, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("MemoryMiB", "u", NULL, offsetof(Vm, memory_mib), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemoryMiB", "u", NULL, offsetof(Vm, memory_mib),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Cpus", "u", property_get_cpus, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("BackendName", "s", property_get_string, offsetof(Vm, backend),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -200,6 +201,7 @@ void vm_dbus_emit_changed(Manager *m, Vm *vm, const char *property, ...)
         r = sd_bus_emit_properties_changed_strv(m->bus, vm->dbus_object->path, VM_DBUS_INTERFACE,
                                                 (char **)names);
         if (r < 0)
-                log_warning_errno(r, "Failed to emit PropertiesChanged on %s, ignoring", vm->dbus_object->path);
+                log_warning_errno(r, "Failed to emit PropertiesChanged on %s, ignoring",
+                                  vm->dbus_object->path);
         (void)bus_event_rearm(m->bus_event);
 }

@@ -104,7 +104,16 @@ void vmc_start_args_done(VmcStartArgs *a)
 
 int vmc_start_args_parse(int argc, char **argv, VmcStartArgs *ret)
 {
-        enum { ARG_KERNEL = 0x100, ARG_INITRD, ARG_MEM, ARG_CPUS, ARG_CMDLINE, ARG_BALLOON, ARG_SWAP, ARG_TYPE };
+        enum {
+                ARG_KERNEL = 0x100,
+                ARG_INITRD,
+                ARG_MEM,
+                ARG_CPUS,
+                ARG_CMDLINE,
+                ARG_BALLOON,
+                ARG_SWAP,
+                ARG_TYPE
+        };
         static const struct option options[] = {
                 {"kernel", required_argument, NULL, ARG_KERNEL},
                 {"initrd", required_argument, NULL, ARG_INITRD},
@@ -166,8 +175,8 @@ int vmc_start_args_parse(int argc, char **argv, VmcStartArgs *ret)
                 case ARG_TYPE:
                         a.vm_type = vmc_parse_vm_type(optarg);
                         if (a.vm_type < 0)
-                                return vmc_usage_error("start: --vm-type is termina, arcvm or plugin, got '%s'",
-                                                       optarg);
+                                return vmc_usage_error(
+                                        "start: --vm-type is termina, arcvm or plugin, got '%s'", optarg);
                         break;
                 default:
                         return unknown_option("start", argc, argv);
@@ -233,7 +242,8 @@ int vmc_wait_args_parse(int argc, char **argv, VmcWaitArgs *ret)
                 case ARG_FOR:
                         a.wait_for = vmc_wait_for_from_string(optarg);
                         if (a.wait_for < 0)
-                                return vmc_usage_error("wait: --for is started or stopped, got '%s'", optarg);
+                                return vmc_usage_error("wait: --for is started or stopped, got '%s'",
+                                                       optarg);
                         break;
                 case ARG_TIMEOUT:
                         if (vmc_parse_seconds(optarg, &a.timeout_usec) < 0 || a.timeout_usec == 0)

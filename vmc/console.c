@@ -214,8 +214,8 @@ int verb_console(Vmc *vmc, int argc, char **argv)
                 switch (c) {
                 case ARG_LINGER:
                         if (vmc_parse_seconds(optarg, &linger_usec) < 0 || linger_usec > 3600 * USEC_PER_SEC)
-                                return vmc_usage_error("console: --linger takes seconds (up to an hour), got '%s'",
-                                                       optarg);
+                                return vmc_usage_error(
+                                        "console: --linger takes seconds (up to an hour), got '%s'", optarg);
                         break;
                 default:
                         return vmc_usage_error("console: unknown option '%s'", argv[optind - 1]);

@@ -80,12 +80,14 @@ int verb_start(Vmc *vmc, int argc, char **argv)
         request.vm_type = a.vm_type;
 
         r = vmc_call_fds(vmc, CONCIERGE_METHOD_START_VM, &request.base, fds, n_fds,
-                         &vm_tools__concierge__start_vm_response__descriptor, (ProtobufCMessage **)&response);
+                         &vm_tools__concierge__start_vm_response__descriptor,
+                         (ProtobufCMessage **)&response);
         if (r != 0)
                 return r;
         if (!response->success)
                 return vmc_error("starting VM '%s' failed: %s", a.name,
-                                 *strempty(response->failure_reason) ? response->failure_reason : "no reason given");
+                                 *strempty(response->failure_reason) ? response->failure_reason
+                                                                     : "no reason given");
 
         info = response->vm_info;
         if (vmc->json) {
@@ -93,15 +95,17 @@ int verb_start(Vmc *vmc, int argc, char **argv)
 
                 json_object_object_add(j, "name", json_object_new_string(a.name));
                 json_object_object_add(j, "owner_id", json_object_new_string(vmc->owner_id));
-                json_object_object_add(j, "status",
-                                       json_object_new_string(vm_status_to_string(response->status) ?: "unknown"));
+                json_object_object_add(
+                        j, "status",
+                        json_object_new_string(vm_status_to_string(response->status) ?: "unknown"));
                 json_object_object_add(j, "cid", json_object_new_int64(info ? info->cid : 0));
                 json_object_object_add(j, "pid", json_object_new_int(info ? info->pid : 0));
                 vmc_print_json(j);
                 return 0;
         }
         printf("VM %s of owner %s: %s (cid %" PRId64 ", pid %d).\n", a.name, vmc->owner_id,
-               vm_status_to_string(response->status) ?: "unknown", info ? info->cid : 0, info ? info->pid : 0);
+               vm_status_to_string(response->status) ?: "unknown", info ? info->cid : 0,
+               info ? info->pid : 0);
         return 0;
 }
 
@@ -127,7 +131,8 @@ static int call_per_vm(Vmc *vmc, int argc, char **argv, const char *method, cons
                 return r;
         if (!response->success)
                 return vmc_error("%s VM '%s' failed: %s", doing, argv[1],
-                                 *strempty(response->failure_reason) ? response->failure_reason : "no reason given");
+                                 *strempty(response->failure_reason) ? response->failure_reason
+                                                                     : "no reason given");
         if (!vmc->json)
                 printf("VM %s of owner %s %s.\n", argv[1], vmc->owner_id, done);
         return 0;

@@ -168,8 +168,9 @@ int verb_logs(Vmc *vmc, int argc, char **argv)
                 json_object_object_add(j, "owner_id", json_object_new_string(vmc->owner_id));
                 /* Guest output need not be UTF-8: json-c escapes control bytes; invalid UTF-8 is
                  * passed as is (json_object_new_string_len keeps every byte). */
-                json_object_object_add(j, "log", json_object_new_string_len((const char *)response->log.data,
-                                                                            (int)response->log.len));
+                json_object_object_add(j, "log",
+                                       json_object_new_string_len((const char *)response->log.data,
+                                                                  (int)response->log.len));
                 vmc_print_json(j);
                 return 0;
         }

@@ -62,9 +62,9 @@ int vmc_parse_vm_type(const char *s);
 typedef struct VmcStartArgs {
         const char *name;
         const char *kernel;
-        const char *initrd; /* NULL: none */
-        uint32_t mem_mib;   /* 0: the daemon's default */
-        uint32_t cpus;      /* 0: the daemon's default (all host CPUs) */
+        const char *initrd;         /* NULL: none */
+        uint32_t mem_mib;           /* 0: the daemon's default */
+        uint32_t cpus;              /* 0: the daemon's default (all host CPUs) */
         const char **kernel_params; /* each --cmdline, in order (points into argv) */
         size_t n_kernel_params;
         bool enable_balloon;

@@ -45,7 +45,8 @@ static json_object *vm_to_json(const char *name, const char *owner_id, int statu
                                        json_object_new_string(strempty(info->cgroup_path)));
                 json_object_object_add(j, "vcpu_cgroup_path",
                                        json_object_new_string(strempty(info->vcpu_cgroup_path)));
-                json_object_object_add(j, "channel_socket", json_object_new_string(strempty(info->channel_socket)));
+                json_object_object_add(j, "channel_socket",
+                                       json_object_new_string(strempty(info->channel_socket)));
         }
         return j;
 }

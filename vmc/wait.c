@@ -138,8 +138,8 @@ static int report(Wait *w)
                 return vmc_error("VM '%s' stopped (%s) while waiting for it to be started", w->args->name,
                                  strna(reason));
         case WAIT_DAEMON_GONE:
-                return vmc_error("vm_concierge left the bus while waiting for VM '%s' to be %s", w->args->name,
-                                 what);
+                return vmc_error("vm_concierge left the bus while waiting for VM '%s' to be %s",
+                                 w->args->name, what);
         default:
                 return vmc_error("internal error: wait ended in state %d", (int)w->result);
         }
@@ -162,14 +162,15 @@ int verb_wait(Vmc *vmc, int argc, char **argv)
                 return r;
 
         /* Synchronous AddMatch calls: the daemon's signals are seen from here on. */
-        r = sd_bus_match_signal(vmc->bus, NULL, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
-                                CONCIERGE_SIGNAL_VM_STARTED, on_started, &w);
+        r = sd_bus_match_signal(vmc->bus, NULL, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
+                                CONCIERGE_INTERFACE, CONCIERGE_SIGNAL_VM_STARTED, on_started, &w);
         if (r >= 0)
                 r = sd_bus_match_signal(vmc->bus, NULL, CONCIERGE_BUS_NAME, CONCIERGE_OBJECT_PATH,
                                         CONCIERGE_INTERFACE, CONCIERGE_SIGNAL_VM_STOPPED, on_stopped, &w);
         if (r >= 0)
                 r = sd_bus_match_signal(vmc->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, &w);
+                                        "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed,
+                                        &w);
         if (r < 0)
                 return vmc_error("cannot subscribe to vm_concierge's signals: %s", strerror(-r));
 

@@ -176,7 +176,7 @@ static int teardown_bus(void **state)
  * just no hang). */
 static void pump(Ctx *c, const bool *done)
 {
-        for (unsigned idle = 0; !*done; ) {
+        for (unsigned idle = 0; !*done;) {
                 int a = sd_bus_process(c->server, NULL);
                 int b = sd_bus_process(c->client, NULL);
 
@@ -385,8 +385,8 @@ static void test_properties(void **state)
         assert_string_property(c, path, "State", "suspended");
 
         /* Read-only: Set is refused. */
-        reply = call(c, path, "org.freedesktop.DBus.Properties", "Set", "ssv", VM_DBUS_INTERFACE, "State", "s",
-                     "running");
+        reply = call(c, path, "org.freedesktop.DBus.Properties", "Set", "ssv", VM_DBUS_INTERFACE, "State",
+                     "s", "running");
         assert_true(sd_bus_message_is_method_error(reply, NULL));
         sd_bus_message_unref(reply);
         assert_string_property(c, path, "State", "suspended");
@@ -399,8 +399,8 @@ static void test_properties(void **state)
 
 static void test_get_all_and_introspect(void **state)
 {
-        static const char *const names[] = {"Name",      "OwnerId",       "State",      "Cid",
-                                            "Pid",       "MemoryMiB",     "Cpus",       "BackendName",
+        static const char *const names[] = {"Name",          "OwnerId",    "State",          "Cid",
+                                            "Pid",           "MemoryMiB",  "Cpus",           "BackendName",
                                             "StartTimeUsec", "CgroupPath", "VcpuCgroupPath", "SwapState"};
         Ctx *c = *state;
         _cleanup_free_ char *path = NULL;
@@ -448,8 +448,8 @@ static void test_get_all_and_introspect(void **state)
 /* GetManagedObjects at the prefix: the set of (path -> interfaces) for every exported VM. */
 static unsigned count_managed(Ctx *c, const char *want_path, bool *found)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply =
-                call(c, VM_DBUS_PATH_PREFIX, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = call(
+                c, VM_DBUS_PATH_PREFIX, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL);
         const char *path;
         unsigned n = 0;
         int r;
@@ -546,8 +546,8 @@ static void test_properties_changed(void **state)
         assert_string_equal(c->changed_state, "stopping");
 
         /* Too many names: refused as a whole, nothing emitted. */
-        vm_dbus_emit_changed(&c->m, &c->vm, "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid", "Pid",
-                             "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid", NULL);
+        vm_dbus_emit_changed(&c->m, &c->vm, "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid",
+                             "Pid", "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid", NULL);
         /* A name that is not a property: sd-bus refuses, logged, nothing emitted, no crash. */
         vm_dbus_emit_changed(&c->m, &c->vm, "NoSuchProperty", NULL);
         drain(c);

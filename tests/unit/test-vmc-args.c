@@ -115,9 +115,9 @@ static void test_start_full(void **state)
 {
         VmcStartArgs a = {};
 
-        assert_int_equal(START("vm1", "--kernel", "/k", "--initrd=/i", "--mem", "256", "--cpus=2", "--cmdline",
-                               "a=1 b", "--cmdline=c", "--enable-balloon", "--enable-vmm-swap", "--vm-type",
-                               "arcvm"),
+        assert_int_equal(START("vm1", "--kernel", "/k", "--initrd=/i", "--mem", "256", "--cpus=2",
+                               "--cmdline", "a=1 b", "--cmdline=c", "--enable-balloon", "--enable-vmm-swap",
+                               "--vm-type", "arcvm"),
                          0);
         assert_string_equal(a.name, "vm1");
         assert_string_equal(a.kernel, "/k");
@@ -167,8 +167,8 @@ static void test_start_usage_errors(void **state)
 {
         VmcStartArgs a = {};
 
-        assert_int_equal(START("vm"), VMC_EXIT_USAGE);                      /* no --kernel */
-        assert_int_equal(START("--kernel", "/k"), VMC_EXIT_USAGE);          /* no name */
+        assert_int_equal(START("vm"), VMC_EXIT_USAGE);                       /* no --kernel */
+        assert_int_equal(START("--kernel", "/k"), VMC_EXIT_USAGE);           /* no name */
         assert_int_equal(START("a", "b", "--kernel", "/k"), VMC_EXIT_USAGE); /* two names */
         assert_int_equal(START("", "--kernel", "/k"), VMC_EXIT_USAGE);
         assert_int_equal(START("vm", "--kernel"), VMC_EXIT_USAGE);
