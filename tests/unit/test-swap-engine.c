@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "vmm_backend/swap/swap.h"
 
@@ -224,6 +225,62 @@ static void test_ops_and_events(void **state)
                 assert_true(page_is(f, p, page_byte(p)));
 }
 
+/* Enable from Ready exchanges memfds instead of copying: GuestMem.memfd (same number) and the
+ * mapping (same address) name the live guest RAM afterwards, which starts empty; a page the guest
+ * touches is faulted in from staging and shows up in that memfd. A refresh then stages it again. */
+static void test_enable_exchanges_memfds(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+        uint8_t buf[PAGE];
+        struct stat st;
+
+        fill_all(f);
+        uint8_t *host = f->mem.host;
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_ptr_equal(f->mem.host, host);
+        assert_int_equal(fstat(f->mem.memfd, &st), 0);
+        assert_int_equal(st.st_blocks, 0);
+        assert_int_equal(pread(f->mem.memfd, buf, PAGE, 5 * PAGE), PAGE);
+        for (unsigned i = 0; i < PAGE; i++)
+                assert_int_equal(buf[i], 0); /* a hole: the content is in staging */
+
+        assert_true(page_is(f, 5, page_byte(5))); /* faulted in from staging */
+        assert_int_equal(pread(f->mem.memfd, buf, PAGE, 5 * PAGE), PAGE);
+        assert_int_equal(buf[0], page_byte(5));
+        assert_int_equal(buf[PAGE - 1], page_byte(5));
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.staging_pages, NPAGES - 1);
+        assert_int_equal(s.resident_pages, 1);
+        assert_int_equal(s.copied_from_staging_pages, 1);
+
+        /* a write through the mapping lands in the live memfd; refresh stages it (a copy) */
+        memset(host + 5 * PAGE, 0x5a, PAGE);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.staging_pages, NPAGES);
+        assert_int_equal(s.resident_pages, 0);
+        assert_int_equal(s.transition_pages, 1);
+        assert_true(page_is(f, 5, 0x5a));
+
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+        assert_int_equal(s.resident_pages, NPAGES);
+        for (uint64_t p = 0; p < NPAGES; p++)
+                assert_true(page_is(f, p, p == 5 ? 0x5a : page_byte(p)));
+
+        /* a second cycle from Ready exchanges again (the memfds swap back) */
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.staging_pages, NPAGES);
+        assert_int_equal(s.resident_pages, 0);
+        for (uint64_t p = 0; p < NPAGES; p += 7)
+                assert_true(page_is(f, p, p == 5 ? 0x5a : page_byte(p)));
+}
+
 static void test_pause_hook(void **state)
 {
         Fixture *f = *state;
@@ -370,6 +427,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_ops_ready, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ops_and_events, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_enable_exchanges_memfds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pause_hook, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_trim_and_fault_around, setup, teardown),

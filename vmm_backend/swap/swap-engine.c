@@ -227,6 +227,74 @@ static void *move_range(void *userdata)
         return NULL;
 }
 
+/* Enable from Ready (nothing registered, staging empty): instead of copying, guest RAM's memfd
+ * becomes the staging memfd and the empty staging memfd is mapped over guest RAM (MAP_FIXED, same
+ * address, so KVM's memslot follows through its MMU notifier). The fd numbers are exchanged too
+ * (dup3), so GuestMem.memfd, which the VMM keeps using (st_blocks for status, close at exit), names
+ * the live RAM memfd afterwards. Costs O(mappings), not O(data). The caller registers the new
+ * mapping with userfaultfd right after (nothing may touch guest RAM in between: vCPUs are paused
+ * and the engine's owner is this thread). Calling it twice restores the original layout. */
+static int exchange_ram_and_staging(SwapEngine *e)
+{
+        const int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED | MAP_NORESERVE;
+        int r;
+
+        _cleanup_close_ int ram_file = fcntl(e->mem.memfd, F_DUPFD_CLOEXEC, 3);
+        _cleanup_close_ int staging_file = fcntl(e->staging_fd, F_DUPFD_CLOEXEC, 3);
+        if (ram_file < 0 || staging_file < 0)
+                return negative_errno();
+        uint8_t *old_ram_view = mmap(NULL, e->mem.size, prot, flags, ram_file, 0);
+        if (old_ram_view == MAP_FAILED)
+                return negative_errno();
+        if (mmap(e->mem.host, e->mem.size, prot, flags | MAP_FIXED, staging_file, 0) == MAP_FAILED) {
+                r = negative_errno();
+                /* A failed MAP_FIXED may have unmapped the range: put guest RAM back. */
+                (void)mmap(e->mem.host, e->mem.size, prot, flags | MAP_FIXED, ram_file, 0);
+                munmap(old_ram_view, e->mem.size);
+                return r;
+        }
+        (void)madvise(e->mem.host, e->mem.size, MADV_DONTDUMP); /* as the VMM maps guest RAM */
+        munmap(e->staging, e->mem.size);
+        e->staging = old_ram_view;
+        /* dup3 onto an open descriptor of ours replaces it atomically and cannot fail here. */
+        if (dup3(staging_file, e->mem.memfd, O_CLOEXEC) < 0 || dup3(ram_file, e->staging_fd, O_CLOEXEC) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* After the exchange: the staging memfd holds exactly the pages that were resident. Mark them
+ * (SEEK_DATA/SEEK_HOLE, as move_range finds them). Lock held. */
+static int mark_exchanged(SwapEngine *e, uint64_t *ret_moved)
+{
+        off_t off = 0, size = (off_t)e->mem.size;
+        uint64_t moved = 0;
+        int r = 0;
+
+        while (off < size) {
+                off_t data = lseek(e->staging_fd, off, SEEK_DATA);
+                if (data < 0) {
+                        if (errno != ENXIO)
+                                r = negative_errno();
+                        break;
+                }
+                off_t hole = lseek(e->staging_fd, data, SEEK_HOLE);
+                if (hole < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                hole = MIN(hole, size);
+                uint64_t p0 = (uint64_t)ALIGN_DOWN(data, (off_t)SWAP_PAGE) / SWAP_PAGE;
+                uint64_t p1 = (uint64_t)ALIGN_UP(hole, (off_t)SWAP_PAGE) / SWAP_PAGE;
+                for (uint64_t p = p0; p < p1; p++)
+                        e->page_flags[p] |= PAGE_STAGED;
+                moved += p1 - p0;
+                off = (off_t)(p1 * SWAP_PAGE);
+        }
+        e->staging_pages += moved;
+        *ret_moved = moved;
+        return r;
+}
+
 /* Lock held: faults wait until the move is done (the vCPUs are paused anyway). */
 static int move_to_staging(SwapEngine *e, uint64_t *ret_moved)
 {
@@ -272,6 +340,7 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
         SwapJob aborted = job_stop(e);
         pthread_mutex_unlock(&e->lock);
 
+        bool exchange = false;
         int paused = e->hooks.pause_vcpus ? e->hooks.pause_vcpus(e->hooks.userdata) : 0;
         if (paused < 0 && paused != -EALREADY) {
                 pthread_mutex_lock(&e->lock);
@@ -284,6 +353,7 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
         }
 
         pthread_mutex_lock(&e->lock);
+        uint64_t t_begin = swap_now_ns();
         if (!e->registered) {
                 if (!e->file_sized) {
                         if (ftruncate(e->file_fd, (off_t)e->mem.size) < 0) {
@@ -295,8 +365,23 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
                         e->file_sized = true;
                         e->cleanup_size = 0;
                 }
+                /* Ready: staging is empty and no page has a file copy. */
+                exchange = e->staging_pages == 0 && e->swap_pages == 0;
+                if (exchange) {
+                        r = exchange_ram_and_staging(e);
+                        if (r < 0) {
+                                swap_set_error(e, r, "enable: exchanging guest RAM and staging memfds");
+                                set_msg(ret_message, "vmm-swap: cannot map the staging memfd over guest RAM");
+                                goto fail_unchanged;
+                        }
+                }
                 r = uffd_register_missing(e->uffd, e->mem.host, e->mem.size);
                 if (r < 0) {
+                        if (exchange && exchange_ram_and_staging(e) < 0) {
+                                /* Cannot happen short of running out of mappings: guest RAM is
+                                 * in staging and unregistered, which would read as zero. */
+                                abort();
+                        }
                         swap_set_error(e, r, "enable: registering guest RAM with userfaultfd");
                         set_msg(ret_message, "vmm-swap: cannot register guest RAM with userfaultfd");
                         goto fail_unchanged;
@@ -304,10 +389,11 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
                 e->registered = true;
                 e->fa_next = UINT64_MAX;
         }
-
         swap_transition_begin(e);
+        e->transition_start_ns = t_begin; /* the exchange counts */
+
         uint64_t moved = 0;
-        r = move_to_staging(e, &moved);
+        r = exchange ? mark_exchanged(e, &moved) : move_to_staging(e, &moved);
         e->transition_pages = moved;
         swap_transition_end(e);
         if (r < 0) {
