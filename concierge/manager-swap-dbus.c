@@ -58,7 +58,8 @@ static int read_request(sd_bus_message *m, const ProtobufCMessageDescriptor *des
                                          BUS_PROTO_MAX_REQUEST_SIZE, desc->short_name);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, CONCIERGE_ERROR_INVALID_REQUEST,
-                                         "Request does not parse as %s (malformed protobuf)", desc->short_name);
+                                         "Request does not parse as %s (malformed protobuf)",
+                                         desc->short_name);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s request", desc->short_name);
         return 0;
@@ -91,7 +92,8 @@ static Vm *find_swap_vm(Manager *manager, const char *owner_id, const char *name
 
 static int reply_swap_vm(sd_bus_message *call, bool success, const char *failure_reason)
 {
-        VmTools__Concierge__SuccessFailureResponse response = VM_TOOLS__CONCIERGE__SUCCESS_FAILURE_RESPONSE__INIT;
+        VmTools__Concierge__SuccessFailureResponse response =
+                VM_TOOLS__CONCIERGE__SUCCESS_FAILURE_RESPONSE__INIT;
 
         response.success = success;
         if (!success)
@@ -162,7 +164,8 @@ static int64_t us_to_ms(int64_t us)
 
 static int reply_swap_status(sd_bus_message *call, int error, const SwapControllerInfo *info)
 {
-        VmTools__Concierge__GetVmSwapStatusResponse response = VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_RESPONSE__INIT;
+        VmTools__Concierge__GetVmSwapStatusResponse response =
+                VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_RESPONSE__INIT;
         VmTools__Concierge__VmSwapMetrics metrics = VM_TOOLS__CONCIERGE__VM_SWAP_METRICS__INIT;
         VmTools__Concierge__VmSwapPolicyStatus policy = VM_TOOLS__CONCIERGE__VM_SWAP_POLICY_STATUS__INIT;
         VmTools__Concierge__VmSwapTbwStatus tbw = VM_TOOLS__CONCIERGE__VM_SWAP_TBW_STATUS__INIT;
@@ -172,8 +175,10 @@ static int reply_swap_status(sd_bus_message *call, int error, const SwapControll
 
         response.success = true;
         if (error < 0)
-                response.status_error = (char *)(error == -ENOTCONN ? "the VM has stopped" : strerror(-error));
-        response.state = (char *)(info->have_vmm_status ? strempty(vmmctl_swap_state_to_string(s->state)) : "");
+                response.status_error =
+                        (char *)(error == -ENOTCONN ? "the VM has stopped" : strerror(-error));
+        response.state =
+                (char *)(info->have_vmm_status ? strempty(vmmctl_swap_state_to_string(s->state)) : "");
         if (info->have_vmm_status) {
                 metrics.resident_pages = s->resident_pages;
                 metrics.copied_from_file_pages = s->copied_from_file_pages;
@@ -200,7 +205,8 @@ static int reply_swap_status(sd_bus_message *call, int error, const SwapControll
         response.swapped_out_bytes = info->swapped_out_bytes;
 
         if (info->has_policy_result) {
-                policy.last_result = (char *)strempty(swap_policy_result_to_string(info->last_policy_result));
+                policy.last_result =
+                        (char *)strempty(swap_policy_result_to_string(info->last_policy_result));
                 policy.last_result_time_us = info->last_policy_result_us;
         }
         policy.predicted_duration_ms = us_to_ms(info->predicted_duration_us);
@@ -208,7 +214,8 @@ static int reply_swap_status(sd_bus_message *call, int error, const SwapControll
         policy.disk_free_bytes = info->disk_free_bytes;
         policy.disk_required_bytes = info->disk_required_bytes;
         if (info->has_disable_reason)
-                policy.last_disable_reason = (char *)strempty(swap_disable_reason_to_string(info->last_disable_reason));
+                policy.last_disable_reason =
+                        (char *)strempty(swap_disable_reason_to_string(info->last_disable_reason));
         policy.usage_history_persistent = info->usage_history_persistent;
         response.policy = &policy;
 
@@ -232,7 +239,8 @@ static int reply_swap_status(sd_bus_message *call, int error, const SwapControll
 
 static int reply_swap_status_failure(sd_bus_message *call, const char *failure)
 {
-        VmTools__Concierge__GetVmSwapStatusResponse response = VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_RESPONSE__INIT;
+        VmTools__Concierge__GetVmSwapStatusResponse response =
+                VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_RESPONSE__INIT;
 
         response.failure_reason = (char *)failure;
         return bus_reply_proto(call, &response.base);
@@ -303,9 +311,10 @@ void manager_send_vm_swapping_signal(Manager *m, Vm *vm, SwappingState state)
         sig.name = vm->name;
         sig.owner_id = vm->owner_id;
         sig.state = (VmTools__Concierge__SwappingState)state;
-        r = bus_emit_proto_signal(m->bus, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE, CONCIERGE_SIGNAL_VM_SWAPPING,
-                                  &sig.base);
+        r = bus_emit_proto_signal(m->bus, CONCIERGE_OBJECT_PATH, CONCIERGE_INTERFACE,
+                                  CONCIERGE_SIGNAL_VM_SWAPPING, &sig.base);
         if (r < 0)
-                log_warning_errno(r, "Failed to emit %s for VM %s, ignoring", CONCIERGE_SIGNAL_VM_SWAPPING, vm->name);
+                log_warning_errno(r, "Failed to emit %s for VM %s, ignoring", CONCIERGE_SIGNAL_VM_SWAPPING,
+                                  vm->name);
         manager_flush_bus(m);
 }

@@ -112,13 +112,14 @@ static void log_tbw_open(const SwapTbw *tbw, const SwapTbwOpenInfo *ti)
                 log_info("vmm-swap TBW history %s %s.", path,
                          ti->load == HISTORY_FILE_CREATED ? "created" : "loaded");
         if (ti->rewrite < 0)
-                log_warning_errno(ti->rewrite, "vmm-swap TBW history %s not written, memory-only from now on",
-                                  path);
+                log_warning_errno(ti->rewrite,
+                                  "vmm-swap TBW history %s not written, memory-only from now on", path);
         if (ti->pessimistic)
                 log_info("vmm-swap TBW history starts pessimistic (a full budget used every day of the last "
                          "28): swap-outs wait about a day.");
         if (ti->disk_size_error < 0)
-                log_warning_errno(ti->disk_size_error, "Size of the disk unknown; assuming 16 GB for the TBW budget");
+                log_warning_errno(ti->disk_size_error,
+                                  "Size of the disk unknown; assuming 16 GB for the TBW budget");
         log_info("vmm-swap TBW target %" PRIu64 " bytes/day (disk %" PRIu64 " bytes%s).", ti->target_per_day,
                  ti->disk_size_bytes, ti->disk_size_overridden ? ", --disk-size-bytes" : "");
 }
@@ -137,8 +138,9 @@ int manager_swap_startup(Manager *m, const ManagerSwapConfig *config)
                 return -ENOMEM;
         s->config = *config;
 
-        r = swap_tbw_new(&(SwapTbwConfig){.state_dir = m->state_dir, .disk_size_bytes = config->disk_size_bytes},
-                         now_realtime_us(), &s->tbw, &ti);
+        r = swap_tbw_new(
+                &(SwapTbwConfig){.state_dir = m->state_dir, .disk_size_bytes = config->disk_size_bytes},
+                now_realtime_us(), &s->tbw, &ti);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the vmm-swap TBW budget");
         log_tbw_open(s->tbw, &ti);
@@ -194,15 +196,16 @@ int manager_swap_vm_launched(Manager *m, Vm *vm)
         if (!vm->swap_dir || vm->swap)
                 return 0;
         if (!m->swap || !vm->vmm) {
-                log_warning("VM %s of owner %s: vmm-swap is not set up in this daemon; SwapVm will refuse it",
-                            vm->name, vm->owner_id);
+                log_warning(
+                        "VM %s of owner %s: vmm-swap is not set up in this daemon; SwapVm will refuse it",
+                        vm->name, vm->owner_id);
                 return 0;
         }
 
         r = swap_usage_history_path(m->state_dir, vm->owner_id, vm->name, &history);
         if (r < 0)
-                return log_warning_errno(r, "VM %s of owner %s: no path for the vmm-swap usage history", vm->name,
-                                         vm->owner_id);
+                return log_warning_errno(r, "VM %s of owner %s: no path for the vmm-swap usage history",
+                                         vm->name, vm->owner_id);
         if (asprintf(&log_name, "VM %s/%s", vm->owner_id, vm->name) < 0) {
                 log_name = NULL;
                 return -ENOMEM;
@@ -223,12 +226,12 @@ int manager_swap_vm_launched(Manager *m, Vm *vm)
         };
         r = swap_controller_new(vm->vmm, m->swap->tbw, &c, &controller_callbacks, vm, &vm->swap);
         if (r < 0)
-                return log_warning_errno(r, "VM %s of owner %s: failed to set up its vmm-swap controller", vm->name,
-                                         vm->owner_id);
+                return log_warning_errno(r, "VM %s of owner %s: failed to set up its vmm-swap controller",
+                                         vm->name, vm->owner_id);
         /* A VMM started with a swap dir begins Ready. */
         vm->swap_state = vmmctl_swap_state_to_string(VMMCTL_SWAP_READY);
-        log_info("VM %s of owner %s: vmm-swap in %s, usage history %s.", vm->name, vm->owner_id, vm->swap_dir,
-                 history);
+        log_info("VM %s of owner %s: vmm-swap in %s, usage history %s.", vm->name, vm->owner_id,
+                 vm->swap_dir, history);
         return 0;
 }
 

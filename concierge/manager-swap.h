@@ -45,15 +45,14 @@ typedef enum ManagerSwapOption {
 const char *manager_swap_option_to_string(ManagerSwapOption o);
 ManagerSwapOption manager_swap_option_from_string(const char *s);
 
-#define MANAGER_SWAP_LONG_OPTIONS(first)                                                                  \
-        {"swap-trim-wait-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_TRIM_WAIT_MS},       \
-                {"swap-cool-down-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_COOL_DOWN_MS}, \
-                {"swap-poll-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_POLL_MS},         \
-                {"swap-force-delay-ms", required_argument, NULL,                                          \
-                 (first) + MANAGER_SWAP_OPTION_FORCE_DELAY_MS},                                           \
-                {"swap-low-disk-check-ms", required_argument, NULL,                                       \
-                 (first) + MANAGER_SWAP_OPTION_LOW_DISK_CHECK_MS},                                        \
-                {"disk-size-bytes", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_DISK_SIZE_BYTES}
+/* clang-format off */
+#define MANAGER_SWAP_LONG_OPTIONS(first) \
+        {"swap-trim-wait-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_TRIM_WAIT_MS}, \
+        {"swap-cool-down-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_COOL_DOWN_MS}, \
+        {"swap-poll-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_POLL_MS}, \
+        {"swap-force-delay-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_FORCE_DELAY_MS}, \
+        {"swap-low-disk-check-ms", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_LOW_DISK_CHECK_MS}, \
+        {"disk-size-bytes", required_argument, NULL, (first) + MANAGER_SWAP_OPTION_DISK_SIZE_BYTES}
 
 #define MANAGER_SWAP_HELP                                                                                 \
         "  --swap-trim-wait-ms=MS        vmm-swap: wait between ENABLE and the swap-out (default: 10 min)\n" \
@@ -64,6 +63,7 @@ ManagerSwapOption manager_swap_option_from_string(const char *s);
         "                                (default: 60 s)\n"                                                   \
         "  --disk-size-bytes=BYTES       Disk size for the vmm-swap TBW budget (default: the size of\n"      \
         "                                the state dir's filesystem)\n"
+/* clang-format on */
 
 /* Parse one option's value into c: MS is 1..2^53/1000 (0 keeps the default), BYTES 0..2^63.
  * Logs and returns -EINVAL on a bad value. */

@@ -43,7 +43,8 @@ static int swap_operation(Vmc *vmc, const char *verb, int operation, const char 
         request.name = (char *)name;
         request.operation = (VmTools__Concierge__SwapOperation)operation;
         r = vmc_call(vmc, CONCIERGE_METHOD_SWAP_VM, &request.base,
-                     &vm_tools__concierge__success_failure_response__descriptor, (ProtobufCMessage **)&response);
+                     &vm_tools__concierge__success_failure_response__descriptor,
+                     (ProtobufCMessage **)&response);
         if (r != 0)
                 return r;
 
@@ -90,14 +91,16 @@ static json_object *status_to_json(const char *name, const char *owner_id,
         o = json_object_new_object();
         if (m) {
                 json_object_object_add(o, "resident_pages", json_object_new_uint64(m->resident_pages));
-                json_object_object_add(o, "copied_from_file_pages", json_object_new_uint64(m->copied_from_file_pages));
+                json_object_object_add(o, "copied_from_file_pages",
+                                       json_object_new_uint64(m->copied_from_file_pages));
                 json_object_object_add(o, "copied_from_staging_pages",
                                        json_object_new_uint64(m->copied_from_staging_pages));
                 json_object_object_add(o, "zeroed_pages", json_object_new_uint64(m->zeroed_pages));
                 json_object_object_add(o, "redundant_pages", json_object_new_uint64(m->redundant_pages));
                 json_object_object_add(o, "staging_pages", json_object_new_uint64(m->staging_pages));
                 json_object_object_add(o, "swap_pages", json_object_new_uint64(m->swap_pages));
-                json_object_object_add(o, "fault_around_pages", json_object_new_uint64(m->fault_around_pages));
+                json_object_object_add(o, "fault_around_pages",
+                                       json_object_new_uint64(m->fault_around_pages));
         }
         json_object_object_add(j, "metrics", o);
 
@@ -113,11 +116,15 @@ static json_object *status_to_json(const char *name, const char *owner_id,
         o = json_object_new_object();
         if (p) {
                 json_object_object_add(o, "last_result", json_object_new_string(strempty(p->last_result)));
-                json_object_object_add(o, "last_result_time_us", json_object_new_int64(p->last_result_time_us));
-                json_object_object_add(o, "predicted_duration_ms", json_object_new_int64(p->predicted_duration_ms));
-                json_object_object_add(o, "duration_target_ms", json_object_new_int64(p->duration_target_ms));
+                json_object_object_add(o, "last_result_time_us",
+                                       json_object_new_int64(p->last_result_time_us));
+                json_object_object_add(o, "predicted_duration_ms",
+                                       json_object_new_int64(p->predicted_duration_ms));
+                json_object_object_add(o, "duration_target_ms",
+                                       json_object_new_int64(p->duration_target_ms));
                 json_object_object_add(o, "disk_free_bytes", json_object_new_int64(p->disk_free_bytes));
-                json_object_object_add(o, "disk_required_bytes", json_object_new_uint64(p->disk_required_bytes));
+                json_object_object_add(o, "disk_required_bytes",
+                                       json_object_new_uint64(p->disk_required_bytes));
                 json_object_object_add(o, "last_disable_reason",
                                        json_object_new_string(strempty(p->last_disable_reason)));
                 json_object_object_add(o, "usage_history_persistent",
@@ -189,7 +196,8 @@ static void print_status(const char *name, const VmTools__Concierge__GetVmSwapSt
         if (*strempty(s->status_error))
                 printf(" (last seen; the VMM did not answer: %s)", s->status_error);
         printf("\n");
-        printf("Enabled:      %s%s\n", s->enabled ? "yes" : "no", s->enable_pending ? " (enable pending)" : "");
+        printf("Enabled:      %s%s\n", s->enabled ? "yes" : "no",
+               s->enable_pending ? " (enable pending)" : "");
         if (*strempty(s->timer) && !streq(s->timer, "none"))
                 printf("Timer:        %s in %s\n", s->timer, format_ms(a, sizeof(a), s->timer_left_ms));
         if (s->polling)
@@ -204,8 +212,10 @@ static void print_status(const char *name, const VmTools__Concierge__GetVmSwapSt
                        " zeroed, %" PRIu64 " redundant\n",
                        m->resident_pages, m->staging_pages, m->swap_pages, m->copied_from_file_pages,
                        m->copied_from_staging_pages, m->zeroed_pages, m->redundant_pages);
-        printf("Transition:   %" PRIu64 " pages in %" PRIu64 " ms\n", s->transition_pages, s->transition_time_ms);
-        printf("Swap-outs:    %" PRIu32 " (%s written)", s->swap_outs, format_bytes(a, sizeof(a), s->swapped_out_bytes));
+        printf("Transition:   %" PRIu64 " pages in %" PRIu64 " ms\n", s->transition_pages,
+               s->transition_time_ms);
+        printf("Swap-outs:    %" PRIu32 " (%s written)", s->swap_outs,
+               format_bytes(a, sizeof(a), s->swapped_out_bytes));
         if (s->last_swap_out_us > 0)
                 printf(", last at %" PRId64 " µs", s->last_swap_out_us);
         printf("\n");
@@ -214,18 +224,22 @@ static void print_status(const char *name, const VmTools__Concierge__GetVmSwapSt
                 if (*strempty(p->last_disable_reason))
                         printf(", last disable %s", p->last_disable_reason);
                 printf("\n");
-                printf("  usage:      predicted %s, target %s%s\n", format_ms(a, sizeof(a), p->predicted_duration_ms),
+                printf("  usage:      predicted %s, target %s%s\n",
+                       format_ms(a, sizeof(a), p->predicted_duration_ms),
                        format_ms(b, sizeof(b), p->duration_target_ms),
                        p->usage_history_persistent ? "" : " (history memory-only)");
                 if (p->disk_free_bytes >= 0)
-                        printf("  disk:       %s free, %s needed\n", format_bytes(a, sizeof(a), (uint64_t)p->disk_free_bytes),
+                        printf("  disk:       %s free, %s needed\n",
+                               format_bytes(a, sizeof(a), (uint64_t)p->disk_free_bytes),
                                format_bytes(b, sizeof(b), p->disk_required_bytes));
                 else
-                        printf("  disk:       free space unknown (%s), %s needed\n", strerror((int)-p->disk_free_bytes),
+                        printf("  disk:       free space unknown (%s), %s needed\n",
+                               strerror((int)-p->disk_free_bytes),
                                format_bytes(b, sizeof(b), p->disk_required_bytes));
         }
         if (t) {
-                printf("TBW:          %s/day, swap-out %s%s\n", format_bytes(a, sizeof(a), t->target_per_day),
+                printf("TBW:          %s/day, swap-out %s%s\n",
+                       format_bytes(a, sizeof(a), t->target_per_day),
                        t->can_swap_out ? "allowed" : "not allowed",
                        t->persistent ? "" : " (history memory-only)");
                 for (size_t i = 0; i < t->n_windows; i++)
@@ -238,14 +252,16 @@ static void print_status(const char *name, const VmTools__Concierge__GetVmSwapSt
 
 static int swap_status(Vmc *vmc, const char *name)
 {
-        VmTools__Concierge__GetVmSwapStatusRequest request = VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_REQUEST__INIT;
+        VmTools__Concierge__GetVmSwapStatusRequest request =
+                VM_TOOLS__CONCIERGE__GET_VM_SWAP_STATUS_REQUEST__INIT;
         _cleanup_proto_ VmTools__Concierge__GetVmSwapStatusResponse *response = NULL;
         int r;
 
         request.owner_id = (char *)vmc->owner_id;
         request.name = (char *)name;
         r = vmc_call(vmc, CONCIERGE_METHOD_GET_VM_SWAP_STATUS, &request.base,
-                     &vm_tools__concierge__get_vm_swap_status_response__descriptor, (ProtobufCMessage **)&response);
+                     &vm_tools__concierge__get_vm_swap_status_response__descriptor,
+                     (ProtobufCMessage **)&response);
         if (r != 0)
                 return r;
         if (!response->success)

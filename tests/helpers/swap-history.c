@@ -139,7 +139,8 @@ static int cmd_write(bool tbw, const char *path, int n, char **pairs)
                         u[i] = (UsageHistoryRecord){.start_us = now - (int64_t)(ago * USEC_PER_S),
                                                     .duration_us = (int64_t)v * USEC_PER_S};
         }
-        r = tbw ? tbw_history_encode(t, (size_t)n, &data, &size) : usage_history_encode(u, (size_t)n, &data, &size);
+        r = tbw ? tbw_history_encode(t, (size_t)n, &data, &size)
+                : usage_history_encode(u, (size_t)n, &data, &size);
         if (r < 0) {
                 fprintf(stderr, "swap-history: encoding failed: %s\n", strerror(-r));
                 return 1;
@@ -171,7 +172,8 @@ static int cmd_show(bool tbw, const char *path)
                 printf("corrupt: %s\n", history_error_to_string(HISTORY_ERR_TOO_BIG));
                 return 3;
         }
-        r = tbw ? tbw_history_decode(data, size, now, &t, &n) : usage_history_decode(data, size, now, &u, &n);
+        r = tbw ? tbw_history_decode(data, size, now, &t, &n)
+                : usage_history_decode(data, size, now, &u, &n);
         if (r < 0) {
                 if (history_error_is_corruption(r)) {
                         printf("corrupt: %s\n", history_error_to_string(r));

@@ -102,7 +102,9 @@ for ((try = 0; try < TRIES; try++)); do
         DAEMON_PID=
         stop_worker
         # Its VMMs die with it (PR_SET_PDEATHSIG).
-        wait_for 10 test "$(vmm_count)" = 0 || fail "VMMs outlived the killed daemon in run $try"
+        wait_for 10 test "$(vmm_count)" = 0 ||
+                fail "VMMs outlived the killed daemon in run $try: $(ps -o pid,ppid,stat,wchan:24,args -p \
+                        "$(pgrep -d, -f -- "--serial-log $RUNTIME_DIR/")" 2>&1)"
 
         out=$("$SWAP_HISTORY" show-tbw "$TBW_FILE") || fail "TBW history after kill $try: $out"
         out=$("$SWAP_HISTORY" show-usage "$USAGE_FILE") || fail "usage history after kill $try: $out"

@@ -42,6 +42,14 @@ for vm in force fresh ok; do
         assert_eq "$(field "$out" success)" true "StartVm $vm: $out"
 done
 [ -d "$STATE_DIR/$OWNER" ] || fail "no per-owner swap dir $STATE_DIR/$OWNER"
+# vmc's way in: `vmc start --enable-vmm-swap`, then `vmc swap` on it.
+vmc --owner=$OWNER start viavmc --kernel "$GUEST" --mem 32 --cpus 1 --enable-vmm-swap >/dev/null
+out=$(vmc --owner=$OWNER swap status viavmc)
+assert_contains "$out" "State:        Ready" "vmc swap status of a VM started by vmc"
+assert_contains "$out" "TBW:" "vmc swap status"
+assert_eq "$(swap_field $OWNER viavmc .policy.disk_required_bytes)" $((2 * 1073741824 + 32 * 1048576)) \
+        "low-disk bar of a 32 MiB VM"
+vmc --owner=$OWNER stop viavmc >/dev/null
 assert_eq "$(stat -c %a "$STATE_DIR/$OWNER")" 700 "swap dir mode"
 
 log "failure strings"

@@ -34,7 +34,8 @@ static void test_option_strings(void **state)
         static const struct option opts[] = {MANAGER_SWAP_LONG_OPTIONS(100)};
         assert_int_equal(ELEMENTSOF(opts), _MANAGER_SWAP_OPTION_MAX);
         for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
-                assert_string_equal(opts[i].name, manager_swap_option_to_string((ManagerSwapOption)(opts[i].val - 100)));
+                assert_string_equal(opts[i].name,
+                                    manager_swap_option_to_string((ManagerSwapOption)(opts[i].val - 100)));
                 assert_int_equal(opts[i].has_arg, required_argument);
         }
 }
@@ -53,7 +54,8 @@ static void test_config_parse(void **state)
         assert_int_equal(c.force_enable_delay_us, 300000);
         assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_LOW_DISK_CHECK_MS, "50"), 0);
         assert_int_equal(c.low_disk_check_us, 50000);
-        assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_DISK_SIZE_BYTES, "32000000000"), 0);
+        assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_DISK_SIZE_BYTES, "32000000000"),
+                         0);
         assert_int_equal(c.disk_size_bytes, UINT64_C(32000000000));
         /* 0 keeps the default (the controller reads 0 as "use §3.2's value"). */
         assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_TRIM_WAIT_MS, "0"), 0);
@@ -61,17 +63,29 @@ static void test_config_parse(void **state)
 
         /* Bad values change nothing. */
         ManagerSwapConfig before = c;
-        static const char *const bad[] = {"", "-1", "+5", " 5", "5 ", "5ms", "0x10", "1e3", "abc",
-                                          "9007199254741", "99999999999999999999999"};
+        static const char *const bad[] = {"",
+                                          "-1",
+                                          "+5",
+                                          " 5",
+                                          "5 ",
+                                          "5ms",
+                                          "0x10",
+                                          "1e3",
+                                          "abc",
+                                          "9007199254741",
+                                          "99999999999999999999999"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_POLL_MS, bad[i]), -EINVAL);
-        assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_DISK_SIZE_BYTES, "9223372036854775808"),
-                         -EINVAL);
+                assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_POLL_MS, bad[i]),
+                                 -EINVAL);
+        assert_int_equal(
+                manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_DISK_SIZE_BYTES, "9223372036854775808"),
+                -EINVAL);
         assert_int_equal(manager_swap_config_parse(&c, _MANAGER_SWAP_OPTION_MAX, "5"), -EINVAL);
         assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_POLL_MS, NULL), -EINVAL);
         assert_memory_equal(&c, &before, sizeof(c));
         /* The largest accepted duration. */
-        assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_COOL_DOWN_MS, "9007199254740"), 0);
+        assert_int_equal(manager_swap_config_parse(&c, MANAGER_SWAP_OPTION_COOL_DOWN_MS, "9007199254740"),
+                         0);
         assert_int_equal(c.cool_down_us, INT64_C(9007199254740000));
 }
 
