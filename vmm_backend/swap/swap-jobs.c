@@ -322,7 +322,8 @@ static void account_swapped_in(SwapEngine *e, uint64_t p, uint64_t n)
 }
 
 /* Fill the bounce buffer for pages [p, p+n) from a snapshot of their state; lock not held. */
-static int fill_bounce(SwapEngine *e, uint64_t p, uint64_t n, const uint8_t *flags, const uint32_t *slots)
+static int fill_bounce(SwapEngine *e, uint64_t p, uint64_t n, const uint8_t *flags, const uint32_t *slots,
+                       uint64_t *ra_end)
 {
         for (uint64_t i = 0; i < n;) {
                 uint8_t *dst = e->worker_bounce + i * SWAP_PAGE;
@@ -337,8 +338,16 @@ static int fill_bounce(SwapEngine *e, uint64_t p, uint64_t n, const uint8_t *fla
                         k++;
                 size_t want = k * SWAP_PAGE, got = 0;
                 /* Read ahead what the next runs most likely need (slots are handed out in guest
-                 * page order), so disk reads overlap the copies. */
-                (void)posix_fadvise(e->file_fd, (off_t)(s0 + k) * SWAP_PAGE, 8 * MIB, POSIX_FADV_WILLNEED);
+                 * page order), so disk reads overlap the copies: 4-8 MiB ahead, each byte asked
+                 * for once (re-asking for cached pages costs a page-cache walk each time). */
+                uint64_t want_end = (uint64_t)(s0 + k) * SWAP_PAGE + 8 * MIB;
+                if (*ra_end < (uint64_t)s0 * SWAP_PAGE || *ra_end > want_end)
+                        *ra_end = (uint64_t)s0 * SWAP_PAGE; /* not a continuation: start over */
+                if (want_end - *ra_end >= 4 * MIB) { /* each byte once, in >= 4 MiB steps */
+                        (void)posix_fadvise(e->file_fd, (off_t)*ra_end, (off_t)(want_end - *ra_end),
+                                            POSIX_FADV_WILLNEED);
+                        *ra_end = want_end;
+                }
                 while (got < want) {
                         ssize_t r = pread(e->file_fd, dst + got, want - got, (off_t)s0 * SWAP_PAGE + (off_t)got);
                         if (r < 0 && errno == EINTR)
@@ -359,7 +368,7 @@ int swap_copy_in_range(SwapEngine *e, uint64_t first, uint64_t n, uint64_t *ret_
 {
         uint8_t flags[SWAP_CHUNK_PAGES];
         uint32_t slots[SWAP_CHUNK_PAGES];
-        uint64_t end = first + n, p = first, done = 0;
+        uint64_t end = first + n, p = first, done = 0, ra_end = 0;
         int r = 0;
 
         while (p < end) {
@@ -385,7 +394,7 @@ int swap_copy_in_range(SwapEngine *e, uint64_t first, uint64_t n, uint64_t *ret_
                                 slots[i] = e->page_slot[p + i];
                         }
                         pthread_mutex_unlock(&e->lock);
-                        int fr = fill_bounce(e, p, k, flags, slots);
+                        int fr = fill_bounce(e, p, k, flags, slots, &ra_end);
                         pthread_mutex_lock(&e->lock);
                         if (fr < 0) {
                                 r = fr;
