@@ -64,6 +64,10 @@ struct SwapController {
         bool enabled;
         bool stopped;
         bool slow_cleanup_pending;
+        /* vmm-swap is off in the VMM: true from the start (a VMM started with a swap dir begins
+         * Ready), false once an enable or disable call goes out, true again when the VMM is seen
+         * Ready while disabled with no such call out. See disable_is_noop(). */
+        bool vmm_off_known;
         SwapCall *pending_enable; /* the ENABLE awaiting the backend */
         SwapCall *calls;          /* everything in flight */
         /* Bumped when a swap-out sequence starts and on every disable: answers to the calls of an
@@ -315,6 +319,15 @@ static void arm_low_disk(SwapController *c)
                 c->low_disk_deadline = deadline_after(c, c->low_disk_check_us);
 }
 
+/* Whether an enable or disable call is out: the VMM's swap state is about to change. */
+static bool swap_calls_in_flight(const SwapController *c)
+{
+        for (const SwapCall *i = c->calls; i; i = i->next)
+                if (i->kind == CALL_ENABLE || i->kind == CALL_FORCE_ENABLE || i->kind == CALL_DISABLE)
+                        return true;
+        return false;
+}
+
 static void set_vmm_state(SwapController *c, VmmctlSwapState state, const VmmctlSwapStatus *st)
 {
         bool changed = !c->have_vmm_status || c->vmm_status.state != state;
@@ -327,8 +340,12 @@ static void set_vmm_state(SwapController *c, VmmctlSwapState state, const Vmmctl
         /* A disable's background work is over once the VMM is back to Ready (or gave up). */
         if (!c->enabled && (state == VMMCTL_SWAP_READY || state == VMMCTL_SWAP_FAILED))
                 c->slow_cleanup_pending = false;
+        if (!c->enabled && state == VMMCTL_SWAP_READY && !swap_calls_in_flight(c))
+                c->vmm_off_known = true;
         if (changed && c->cb.state_changed)
                 c->cb.state_changed(c, state, c->userdata);
+        if (st && c->cb.status_updated)
+                c->cb.status_updated(c, &c->vmm_status, c->userdata);
 }
 
 static void set_vmm_status(SwapController *c, const VmmctlSwapStatus *st)
@@ -461,6 +478,23 @@ static void swap_out(SwapController *c, const VmmctlSwapStatus *st)
 
 /* --- disable ------------------------------------------------------------------------------- */
 
+/* Whether a DISABLE request has nothing to do because vmm-swap is known to be off in the VMM.
+ *
+ * Decision (reference/concierge.md §3.2 runs the whole DISABLE path every time; crosvm only logs
+ * a warning for commands while disabled, vmm.md §1.4; our VMM answers `swap disable` in Ready
+ * with an error, which its own tests expect): a DISABLE of a VM whose vmm-swap was never enabled,
+ * or was disabled and has since been seen back in Ready, succeeds at once without a backend call
+ * and without VmSwappingSignal(SWAPPING_IN) (nothing swaps in), so DISABLE is idempotent. The
+ * usage policy still hears of it (a refused ENABLE opened a usage period, §3.5); the last disable
+ * reason stays (nothing was disabled). Everything else goes to the VMM as before: vmm-swap
+ * enabled, an enable or disable still in flight (the VMM's state is about to change), or no Ready
+ * seen since the last enable or disable call went out (a swap-in or slow cleanup may be running,
+ * a failed enable may have left the VMM Failed). vmm_off_known tracks the last part. */
+static bool disable_is_noop(const SwapController *c)
+{
+        return !c->enabled && !c->slow_cleanup_pending && c->vmm_off_known && !swap_calls_in_flight(c);
+}
+
 static void disable(SwapController *c, SwapDisableReason reason, bool slow_file_cleanup,
                     SwapResultHandler cb, void *userdata)
 {
@@ -493,6 +527,7 @@ static void disable(SwapController *c, SwapDisableReason reason, bool slow_file_
         }
         call->result = cb;
         call->result_userdata = userdata;
+        c->vmm_off_known = false;
         r = backend_swap_disable(c->backend, slow_file_cleanup, c->backend_timeout_us, on_reply, call);
         if (r < 0) {
                 call_discard(call);
@@ -553,6 +588,7 @@ static void stage(SwapController *c, CallKind kind, SwapPolicyResult result, Swa
         call->policy_result = result;
         call->result = cb;
         call->result_userdata = userdata;
+        c->vmm_off_known = false;
         r = backend_swap_enable(c->backend, c->backend_timeout_us, on_reply, call);
         if (r < 0) {
                 call_discard(call);
@@ -802,6 +838,7 @@ int swap_controller_new(Backend *b, SwapTbw *tbw, const SwapControllerConfig *co
         c->now = config->now ?: realtime_now;
         c->clock_userdata = config->clock_userdata;
         c->action_deadline = c->poll_deadline = c->low_disk_deadline = NO_DEADLINE;
+        c->vmm_off_known = true;
         c->swap_dir = strdup(config->swap_dir);
         c->log_name = strdup(config->log_name ?: "vm");
         if (!c->swap_dir || !c->log_name)
@@ -872,6 +909,11 @@ int swap_controller_request(SwapController *c, int operation, SwapResultHandler 
                         break;
                 case SWAP_OPERATION_DISABLE:
                         record_usage_disabled(c);
+                        if (disable_is_noop(c)) {
+                                log_debug("%s: vmm-swap disable: not enabled, nothing to do", c->log_name);
+                                answer(c, cb, userdata, true, NULL);
+                                break;
+                        }
                         disable(c, SWAP_DISABLE_REQUEST, true, cb, userdata);
                         break;
                 default:

@@ -19,7 +19,10 @@
  * FORCE_ENABLE: enable, mark enabled, swap-out sequence after the force-enable delay; no policy.
  * DISABLE: the usage policy hears of it, timers stop, an enable in flight fails with "Aborted on
  * disable vmm-swap", vmm-swap is marked disabled, VmSwappingSignal(SWAPPING_IN), backend disable
- * with slow file cleanup.
+ * with slow file cleanup. Except when the controller knows vmm-swap is off in the VMM (never
+ * enabled, or disabled and back to Ready; see disable_is_noop() in the .c): then DISABLE succeeds
+ * at once with no backend call and no signal, so it is idempotent (our VMM, like its tests
+ * expect, refuses `swap disable` in Ready; crosvm only warns about commands while disabled).
  * Low disk: while enabled (or a slow file cleanup may still run), the swap dir's free space is
  * checked every low-disk interval; below 2 GiB (the system's low-disk threshold; the guest memory
  * is already in the swap file by then) vmm-swap is disabled without slow cleanup. The usage
@@ -140,6 +143,11 @@ typedef struct SwapControllerCallbacks {
         /* The VMM's swap state as last seen changed (a poll, a status query, an event):
          * e.g. PropertiesChanged of SwapState. Optional. */
         void (*state_changed)(SwapController *c, VmmctlSwapState state, void *userdata);
+        /* A full swap status (state, metrics, last transition) arrived from the VMM: a status
+         * poll of the swap-out sequence or a swap_controller_query_status() answer; after
+         * state_changed when both apply. Events carry only the state and do not call it. st is
+         * the controller's copy, valid during the call. Optional. */
+        void (*status_updated)(SwapController *c, const VmmctlSwapStatus *st, void *userdata);
 } SwapControllerCallbacks;
 
 /* The answer to one SwapVm request: success, or failure with failure_reason. Called exactly once

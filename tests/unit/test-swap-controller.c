@@ -143,6 +143,8 @@ typedef struct World {
         size_t n_signals;
         VmmctlSwapState last_state;
         unsigned state_changes;
+        VmmctlSwapStatus last_status; /* of status_updated */
+        unsigned status_updates;
         struct event_base *base;
 } World;
 
@@ -175,9 +177,20 @@ static void on_state_changed(SwapController *c, VmmctlSwapState s, void *userdat
         w->state_changes++;
 }
 
+static void on_status_updated(SwapController *c, const VmmctlSwapStatus *st, void *userdata)
+{
+        World *w = userdata;
+
+        /* After state_changed: the state is already the new one. */
+        assert_int_equal(w->last_state, st->state);
+        w->last_status = *st;
+        w->status_updates++;
+}
+
 static const SwapControllerCallbacks callbacks = {
         .swapping = on_swapping,
         .state_changed = on_state_changed,
+        .status_updated = on_status_updated,
 };
 
 static void on_result(SwapController *c, bool success, const char *reason, void *userdata)
@@ -1269,6 +1282,198 @@ static void test_query_status(void **state)
         assert_int_equal(swap_controller_query_status(w->c, on_status, &got), -ENOTCONN);
 }
 
+/* DISABLE when vmm-swap is known to be off: success, no backend call, no SWAPPING_IN. */
+static void test_disable_when_not_enabled(void **state)
+{
+        World *w = *state;
+        Result r;
+        UsageHistoryRecord *e;
+        size_t n;
+
+        start_approvable(w);
+        /* Never enabled: twice, nothing reaches the VMM. */
+        for (int i = 0; i < 2; i++) {
+                r = request(w, SWAP_OPERATION_DISABLE);
+                assert_succeeded(&r);
+        }
+        assert_int_equal(w->fake.total, 0);
+        assert_int_equal(w->n_signals, 0);
+        assert_false(info(w).has_disable_reason);
+        assert_false(info(w).slow_cleanup_pending);
+        assert_int_equal(swap_controller_next_deadline(w->c), INT64_MAX);
+
+        /* A refused ENABLE (cool-down is not it: usage prediction with no history) opens a usage
+         * period; the DISABLE still closes it, with no backend call. */
+        swap_controller_free(w->c);
+        w->c = NULL;
+        (void)unlink(w->usage_path);
+        start_controller(w);
+        w->now += H;
+        r = request(w, SWAP_OPERATION_ENABLE);
+        assert_failed_with(&r, "Predicted disable soon");
+        w->now += MIN_US;
+        r = request(w, SWAP_OPERATION_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->fake.total, 0);
+        assert_int_equal(w->n_signals, 0);
+        e = read_usage(w, &n);
+        assert_int_equal(n, 1);
+        assert_int_equal(e[0].duration_us, MIN_US);
+        free(e);
+}
+
+/* After a real disable, DISABLE goes to the VMM until the VMM is seen Ready again. */
+static void test_disable_again_after_disable(void **state)
+{
+        World *w = *state;
+        Result dis, r;
+        FakeCall c;
+
+        start_approvable(w);
+        enable_approved(w);
+        request_async(w, SWAP_OPERATION_DISABLE, &dis);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&dis);
+        assert_int_equal(w->n_signals, 1);
+
+        /* Swap-in / slow cleanup still running: the VMM answers (here: busy). */
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_SWAP_IN_IN_PROGRESS);
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        c = take(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_true(c.slow_file_cleanup);
+        reply(&w->fake, c, -EBUSY, NULL);
+        assert_failed_with(&r, "Failure on crosvm swap command for disable");
+        assert_int_equal(w->n_signals, 2);
+
+        /* A Ready seen while a disable is in flight does not count: its answer may change it. */
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_READY);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->n_signals, 3);
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->n_signals, 4);
+
+        /* Back to Ready with nothing in flight: DISABLE is a no-op from now on. */
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_SWAP_IN_IN_PROGRESS);
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_READY);
+        assert_false(info(w).slow_cleanup_pending);
+        unsigned total = w->fake.total;
+        for (int i = 0; i < 3; i++) {
+                r = request(w, SWAP_OPERATION_DISABLE);
+                assert_succeeded(&r);
+        }
+        assert_int_equal(w->fake.total, total);
+        assert_int_equal(w->n_signals, 4);
+        assert_int_equal(info(w).last_disable_reason, SWAP_DISABLE_REQUEST);
+
+        /* And a new enable makes it a real disable again. */
+        w->now += D;
+        request_async(w, SWAP_OPERATION_FORCE_ENABLE, &r);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_ENABLE);
+        assert_succeeded(&r);
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->n_signals, 5);
+        assert_int_equal(w->signals[4], SWAPPING_STATE_IN);
+}
+
+/* Disable with an enable in flight, after a failed enable, after a low-disk disable: the VMM. */
+static void test_disable_not_enabled_goes_to_vmm(void **state)
+{
+        World *w = *state;
+        Result r, en;
+        FakeCall c;
+
+        start_approvable(w);
+        /* A failed enable may have left the VMM Failed: DISABLE asks it. */
+        request_async(w, SWAP_OPERATION_FORCE_ENABLE, &en);
+        reply(&w->fake, take(&w->fake, VMMCTL_OP_SWAP_ENABLE), -EIO, NULL);
+        assert_failed_with(&en, "Failure on crosvm swap command for enable");
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_FAILED);
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->n_signals, 1);
+        /* A status query that finds it Ready settles it. */
+        VmmctlSwapStatus st = {.state = VMMCTL_SWAP_READY};
+        SwapControllerInfo got;
+        assert_int_equal(swap_controller_query_status(w->c, on_status, &got), 0);
+        reply(&w->fake, take(&w->fake, VMMCTL_OP_SWAP_STATUS), 0, &st);
+        r = request(w, SWAP_OPERATION_DISABLE);
+        assert_succeeded(&r);
+        assert_int_equal(w->n_signals, 1);
+        assert_int_equal(w->fake.n, 0);
+
+        /* Low-disk disable in flight (no slow cleanup): the request goes to the VMM too. */
+        w->config.low_disk_check_us = 30 * S;
+        swap_controller_free(w->c);
+        w->c = NULL;
+        start_controller(w);
+        w->now += D;
+        enable_approved(w);
+        w->disk_free = 1;
+        advance(w, 30 * S);
+        c = take(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_false(c.slow_file_cleanup);
+        assert_false(info(w).slow_cleanup_pending);
+        request_async(w, SWAP_OPERATION_DISABLE, &r);
+        reply(&w->fake, c, 0, NULL);
+        reply_ok(&w->fake, VMMCTL_OP_SWAP_DISABLE);
+        assert_succeeded(&r);
+}
+
+/* status_updated: every full status (polls, queries), never a state-only event. */
+static void test_status_updated(void **state)
+{
+        World *w = *state;
+        SwapControllerInfo got;
+        VmmctlSwapStatus st = {.state = VMMCTL_SWAP_ACTIVE,
+                               .resident_pages = 1,
+                               .copied_from_file_pages = 2,
+                               .copied_from_staging_pages = 3,
+                               .zeroed_pages = 4,
+                               .redundant_pages = 5,
+                               .staging_pages = 6,
+                               .swap_pages = 7,
+                               .transition_pages = 8,
+                               .transition_time_ms = 9};
+
+        start_approvable(w);
+        enable_approved(w);
+        assert_int_equal(w->status_updates, 0);
+        run_swap_out(w, SWAP_TRIM_WAIT_US, 100);
+        /* Two polls: TrimInProgress, then Pending with 100 staging pages. */
+        assert_int_equal(w->status_updates, 2);
+        assert_int_equal(w->last_status.state, VMMCTL_SWAP_PENDING);
+        assert_int_equal(w->last_status.staging_pages, 100);
+        assert_int_equal(w->last_status.resident_pages, 7);
+
+        /* An event changes the state only; the metrics stay the last known. */
+        swap_controller_on_swap_state(w->c, VMMCTL_SWAP_ACTIVE);
+        assert_int_equal(w->status_updates, 2);
+        assert_int_equal(info(w).vmm_status.state, VMMCTL_SWAP_ACTIVE);
+        assert_int_equal(info(w).vmm_status.staging_pages, 100);
+
+        /* A query's answer, also when the state did not change. */
+        assert_int_equal(swap_controller_query_status(w->c, on_status, &got), 0);
+        reply(&w->fake, take(&w->fake, VMMCTL_OP_SWAP_STATUS), 0, &st);
+        assert_int_equal(w->status_updates, 3);
+        assert_memory_equal(&w->last_status, &st, sizeof(st));
+        unsigned changes = w->state_changes;
+        assert_int_equal(swap_controller_query_status(w->c, on_status, &got), 0);
+        reply(&w->fake, take(&w->fake, VMMCTL_OP_SWAP_STATUS), 0, &st);
+        assert_int_equal(w->status_updates, 4);
+        assert_int_equal(w->state_changes, changes);
+        /* A failed query: nothing new. */
+        assert_int_equal(swap_controller_query_status(w->c, on_status, &got), 0);
+        reply(&w->fake, take(&w->fake, VMMCTL_OP_SWAP_STATUS), -EIO, NULL);
+        assert_int_equal(w->status_updates, 4);
+}
+
 static void test_free_with_calls_in_flight(void **state)
 {
         World *w = *state;
@@ -1464,6 +1669,10 @@ int main(void)
                 T_(test_corrupt_usage_history),
                 T_(test_backend_errors),
                 T_(test_query_status),
+                T_(test_disable_when_not_enabled),
+                T_(test_disable_again_after_disable),
+                T_(test_disable_not_enabled_goes_to_vmm),
+                T_(test_status_updated),
                 T_(test_free_with_calls_in_flight),
                 T_(test_reentrant_disable),
                 T_(test_event_loop_timers),
