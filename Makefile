@@ -121,7 +121,8 @@ $(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(FLAGS_STAMP)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(B)/%.o: %.c $(FLAGS_STAMP) | $(PROTO_HDRS)
+# Objects live under $(B)/obj/ (mirroring the source tree), so that binaries can be $(B)/<name>.
+$(B)/obj/%.o: %.c $(FLAGS_STAMP) | $(PROTO_HDRS)
 	@mkdir -p $(@D)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -163,7 +164,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(B)/vmc $(B)/vmmctl $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(B)/vm_concierge $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(B)/bin/vmm_backend $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(B)/vmm_backend $(DESTDIR)$(LIBEXECDIR)/
 	install -d $(DESTDIR)$(DATADIR)/dbus-1/system.d $(DESTDIR)$(DATADIR)/dbus-1/system-services \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces
 	install -m 0644 dbus/org.chromium.VmConcierge.conf $(DESTDIR)$(DATADIR)/dbus-1/system.d/

@@ -25,14 +25,14 @@ REF_GUEST=${REF_GUEST:-/var/tmp/vmc-ref-guest}
 GUEST_MIB=2048
 INFLATE_MIB=1024
 
-make -s B="$BUILD_DIR" "$BUILD_DIR/bin/vmm_backend" "$BUILD_DIR/vmmctl" "$BUILD_DIR/tests/guestchan" \
+make -s B="$BUILD_DIR" "$BUILD_DIR/vmm_backend" "$BUILD_DIR/vmmctl" "$BUILD_DIR/tests/guestchan" \
         "$BUILD_DIR/guest/testguest.elf"
 mkdir -p "$BUILD_DIR/bench"
 # The helper has no dependencies; it is built here with the project's warning flags.
 ${CC:-cc} -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow -Wvla \
         -o "$BUILD_DIR/bench/balloon-bench" bench/balloon-bench.c
 
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 VMMCTL=$BUILD_DIR/vmmctl
 GUESTCHAN=$BUILD_DIR/tests/guestchan
 tmp=$(mktemp -d)

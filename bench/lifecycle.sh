@@ -20,7 +20,7 @@ CALLS=${CALLS:-2000}
 MASS=${MASS:-32}
 here=$(cd "$(dirname "$0")" && pwd)
 make -s -C "$here/.." B="$BUILD_DIR" "$BUILD_DIR/vm_concierge" "$BUILD_DIR/vmc" "$BUILD_DIR/tests/pbtool" \
-        "$BUILD_DIR/bin/vmm_backend" "$BUILD_DIR/guest/testguest.elf" "$BUILD_DIR/bench/lifecycle-bench" >&2
+        "$BUILD_DIR/vmm_backend" "$BUILD_DIR/guest/testguest.elf" "$BUILD_DIR/bench/lifecycle-bench" >&2
 if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
         echo "SKIP: /dev/kvm is missing"
         exit 77
@@ -32,7 +32,7 @@ GUEST=$BUILD_DIR/guest/testguest.elf
 mkdir "$TEST_TMP/cgroup"
 start_bus
 # Notice level: the daemon's per-call debug lines are not what is measured.
-start_daemon --vmm-path="$BUILD_DIR/bin/vmm_backend" --cgroup-backend=emulated --cgroup-root="$TEST_TMP/cgroup" \
+start_daemon --vmm-path="$BUILD_DIR/vmm_backend" --cgroup-backend=emulated --cgroup-root="$TEST_TMP/cgroup" \
         --log-level=notice
 
 echo "# $(nproc) CPUs, $(uname -r); daemon pid $DAEMON_PID" >&2

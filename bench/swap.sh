@@ -20,7 +20,7 @@ FILL=${2:-256}
         echo "FILL_MIB must be >= 256" >&2
         exit 2
 }
-make -s B="$B" "$B/bin/vmm_backend" "$B/guest/testguest.elf" "$B/tests/guestchan" "$B/vmmctl" "$B/bench/swap-bench"
+make -s B="$B" "$B/vmm_backend" "$B/guest/testguest.elf" "$B/tests/guestchan" "$B/vmmctl" "$B/bench/swap-bench"
 [ -c /dev/kvm ] || {
         echo "SKIP: /dev/kvm not available"
         exit 77
@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir "$dir/swap"
 
-"$B/bin/vmm_backend" --kernel "$B/guest/testguest.elf" --mem-mib $((FILL * 2 + 256)) \
+"$B/vmm_backend" --kernel "$B/guest/testguest.elf" --mem-mib $((FILL * 2 + 256)) \
         --serial-log "$dir/log" --serial1-socket "$dir/g.sock" --control-socket "$dir/c.sock" \
         --swap-dir "$dir/swap" 2>"$dir/err" &
 vmm_pid=$!

@@ -18,8 +18,8 @@ set -eu
 
 BUILD_DIR=${BUILD_DIR:-build}
 ROUNDS=${ROUNDS:-5}
-make -s B="$BUILD_DIR" "$BUILD_DIR/bin/vmm_backend" "$BUILD_DIR/guest/testguest.elf" "$BUILD_DIR/bench/vmm-start-bench"
-VMM=$BUILD_DIR/bin/vmm_backend
+make -s B="$BUILD_DIR" "$BUILD_DIR/vmm_backend" "$BUILD_DIR/guest/testguest.elf" "$BUILD_DIR/bench/vmm-start-bench"
+VMM=$BUILD_DIR/vmm_backend
 GUEST=$BUILD_DIR/guest/testguest.elf
 TIMER=$BUILD_DIR/bench/vmm-start-bench
 

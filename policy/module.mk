@@ -5,34 +5,46 @@
 # codec and its tests live with the policy tests).
 
 POLICY_OBJS += \
-	$(B)/policy/history-codec.o \
-	$(B)/policy/swap-policy.o \
-	$(B)/policy/tbw.o \
-	$(B)/policy/usage.o \
-	$(B)/policy/low-disk.o \
+	$(B)/obj/policy/history-codec.o \
+	$(B)/obj/policy/swap-policy.o \
+	$(B)/obj/policy/tbw.o \
+	$(B)/obj/policy/usage.o \
+	$(B)/obj/policy/low-disk.o \
 	$(call PROTO_OBJ,vmm_swap_policy)
 
-HISTORY_FILE_OBJS := $(B)/concierge/history-file.o
+HISTORY_FILE_OBJS := $(B)/obj/concierge/history-file.o
 
 POLICY_TEST_LIBS = $(CMOCKA_LIBS) $(PROTOBUF_LIBS)
 
-$(B)/tests/unit/test-history-codec: $(B)/tests/unit/test-history-codec.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-history-codec: $(B)/obj/tests/unit/test-history-codec.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-$(B)/tests/unit/test-tbw: $(B)/tests/unit/test-tbw.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-tbw: $(B)/obj/tests/unit/test-tbw.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-$(B)/tests/unit/test-usage: $(B)/tests/unit/test-usage.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-usage: $(B)/obj/tests/unit/test-usage.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-$(B)/tests/unit/test-low-disk: $(B)/tests/unit/test-low-disk.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-low-disk: $(B)/obj/tests/unit/test-low-disk.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-$(B)/tests/unit/test-swap-policy: $(B)/tests/unit/test-swap-policy.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-swap-policy: $(B)/obj/tests/unit/test-swap-policy.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
-$(B)/tests/unit/test-history-file: $(B)/tests/unit/test-history-file.o $(HISTORY_FILE_OBJS) $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
+$(B)/tests/unit/test-history-file: $(B)/obj/tests/unit/test-history-file.o $(HISTORY_FILE_OBJS) $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(POLICY_TEST_LIBS)
 
 UNIT_TESTS += \
 	$(B)/tests/unit/test-history-codec \
@@ -44,8 +56,10 @@ UNIT_TESTS += \
 
 # The history decoder fuzz target (tests/fuzz/): with gcc a replay/mutation runner that is part
 # of `make check`; `make fuzz-history` builds the libFuzzer binary with clang when available.
-$(B)/tests/fuzz/fuzz-history-decoder: $(B)/tests/fuzz/fuzz-history-decoder.o $(POLICY_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
+$(B)/tests/fuzz/fuzz-history-decoder: $(B)/obj/tests/fuzz/fuzz-history-decoder.o $(POLICY_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
 
 UNIT_TESTS += $(B)/tests/fuzz/fuzz-history-decoder
 

@@ -14,7 +14,7 @@ show() {
 }
 field() { printf '%s\n' "$1" | sed -n "s/^$2: //p" | head -n 1; }
 
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 GUEST=$BUILD_DIR/guest/testguest.elf
 GUESTCHAN=$BUILD_DIR/tests/guestchan
 # vmc takes its owner id from here, the raw calls below from $OWNER.

@@ -8,10 +8,8 @@ include vmm_backend/virtio/module.mk
 include vmm_backend/swap/module.mk
 
 # --- the VMM binary -------------------------------------------------------------------------------
-# The binary is $(B)/bin/vmm_backend: $(B)/vmm_backend/ is the object folder of the shared pattern
-# rule (used by the ctl/, virtio/ and swap/ fragments), so the binary cannot have that path.
-VMM_BIN := $(B)/bin/vmm_backend
-VMM_CORE_OBJS := $(addprefix $(B)/vmm_backend/, main.o vm.o vcpu.o evloop.o bus.o x86/cpuid.o x86/pvh.o \
+VMM_BIN := $(B)/vmm_backend
+VMM_CORE_OBJS := $(addprefix $(B)/obj/vmm_backend/, main.o vm.o vcpu.o evloop.o bus.o x86/cpuid.o x86/pvh.o \
 	hw/serial.o hw/chardev.o hw/i8042.o hw/debug-exit.o hw/pvpanic.o)
 
 # Start-up cost (issue 3 benchmark): libprotobuf-c is linked statically when its archive is
@@ -24,28 +22,39 @@ BINS += $(VMM_BIN)
 $(VMM_BIN): $(VMM_CORE_OBJS) $(VMM_CONTROL_OBJS) $(VMM_LOADER_OBJS) $(VMM_SWAP_OBJS) \
 		$(VMM_VIRTIO_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -Wl,-O1,--as-needed -o $@ $^ $(VMM_PROTOBUF_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,-O1,--as-needed -o $@ $^ $(VMM_PROTOBUF_LIBS)
 
 # --- unit tests (no KVM) --------------------------------------------------------------------------
 UNIT_TESTS += $(B)/tests/unit/test-serial $(B)/tests/unit/test-pvh $(B)/tests/unit/test-vm-enums
 
-$(B)/tests/unit/test-serial: $(B)/tests/unit/test-serial.o $(B)/vmm_backend/hw/serial.o $(B)/vmm_backend/bus.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+$(B)/tests/unit/test-serial: $(B)/obj/tests/unit/test-serial.o $(B)/obj/vmm_backend/hw/serial.o $(B)/obj/vmm_backend/bus.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test-pvh: $(B)/tests/unit/test-pvh.o $(B)/vmm_backend/x86/pvh.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+$(B)/tests/unit/test-pvh: $(B)/obj/tests/unit/test-pvh.o $(B)/obj/vmm_backend/x86/pvh.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # vm.c's string tables (no KVM is opened: only the table functions run).
-$(B)/tests/unit/test-vm-enums: $(B)/tests/unit/test-vm-enums.o $(addprefix $(B)/vmm_backend/, vm.o vcpu.o \
+$(B)/tests/unit/test-vm-enums: $(B)/obj/tests/unit/test-vm-enums.o $(addprefix $(B)/obj/vmm_backend/, vm.o vcpu.o \
 		evloop.o bus.o x86/cpuid.o)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # --- test support: the guest-channel client used by tests/integration/test-vmm-*.sh ---------------
 TEST_SUPPORT += $(B)/tests/guestchan
-$(B)/tests/guestchan: $(B)/tests/guestchan.o
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+$(B)/tests/guestchan: $(B)/obj/tests/guestchan.o
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 # Control requests queued before the VMM starts (tests/integration/test-vmm-startup.sh).
 TEST_SUPPORT += $(B)/tests/vmm-startup-probe
-$(B)/tests/vmm-startup-probe: $(B)/tests/vmm-startup-probe.o $(LIBVMMCTL_OBJS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)
+$(B)/tests/vmm-startup-probe: $(B)/obj/tests/vmm-startup-probe.o $(LIBVMMCTL_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTOBUF_LIBS)

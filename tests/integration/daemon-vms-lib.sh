@@ -16,7 +16,7 @@
 #   vmm_count                    how many vmm_backend processes run with a runtime dir of ours
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 GUEST=$BUILD_DIR/guest/testguest.elf
 GUESTCHAN=$BUILD_DIR/tests/guestchan
 for _f in "$VMM" "$GUESTCHAN"; do

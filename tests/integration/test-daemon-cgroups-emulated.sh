@@ -8,7 +8,7 @@
 # lands in the family's cgroup.procs and whose VMM gets --vcpu-cgroup <family>-vcpus.
 . "$(dirname "$0")/lib.sh"
 
-VMM=${VMM_BACKEND:-$BUILD_DIR/bin/vmm_backend} # env VMM_BACKEND: another build's VMM
+VMM=${VMM_BACKEND:-$BUILD_DIR/vmm_backend} # env VMM_BACKEND: another build's VMM
 GUEST=$BUILD_DIR/guest/testguest.elf
 OWNER=e3a1a7ed
 command -v jq >/dev/null || skip "jq is not installed"

@@ -14,7 +14,7 @@
 
 CPU=/sys/fs/cgroup/cpu
 ACCT=/sys/fs/cgroup/cpuacct
-VMM=${VMM_BACKEND:-$BUILD_DIR/bin/vmm_backend} # env VMM_BACKEND: another build's VMM
+VMM=${VMM_BACKEND:-$BUILD_DIR/vmm_backend} # env VMM_BACKEND: another build's VMM
 GUEST=$BUILD_DIR/guest/testguest.elf
 GUESTCHAN=$BUILD_DIR/tests/guestchan
 OWNER=c9001e57

@@ -72,7 +72,7 @@ for args in "start vm --kernel $TEST_TMP/notkernel" "stop vm" "stop-all" "suspen
 done
 
 # This build's VMM (when built), so that a refused kernel is refused by the VMM itself.
-[ ! -x "$BUILD_DIR/bin/vmm_backend" ] || DAEMON_ARGS+=(--vmm-path="$BUILD_DIR/bin/vmm_backend")
+[ ! -x "$BUILD_DIR/vmm_backend" ] || DAEMON_ARGS+=(--vmm-path="$BUILD_DIR/vmm_backend")
 start_daemon
 
 log "a daemon without VMs"

@@ -4,7 +4,7 @@
 # clear message, and nothing left running or created.
 set -eu
 BUILD_DIR=${BUILD_DIR:-build}
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 GUEST=$BUILD_DIR/guest/testguest.elf
 [ -x "$VMM" ] && [ -e "$GUEST" ] || { echo "FAIL: $VMM or $GUEST not built"; exit 1; }
 tmp=$(mktemp -d)

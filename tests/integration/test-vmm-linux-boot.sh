@@ -12,7 +12,7 @@
 set -eu
 
 BUILD_DIR=${BUILD_DIR:-build}
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 VMMCTL=$BUILD_DIR/vmmctl
 
 if [ ! -c /dev/kvm ]; then

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
-# Helpers for the VMM tests (test-vmm-*.sh): start build/bin/vmm_backend on the test guest in a
+# Helpers for the VMM tests (test-vmm-*.sh): start build/vmm_backend on the test guest in a
 # temp dir, wait for READY, talk to the guest over ttyS1 (build/tests/guestchan), wait for exits.
 # Every VMM started here is killed at exit. Source it: `. "$(dirname "$0")/vmm-lib.sh"`.
 #
@@ -14,7 +14,7 @@ set -eu
 
 BUILD_DIR=${BUILD_DIR:-build}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/$BUILD_DIR ;; esac
-VMM=$BUILD_DIR/bin/vmm_backend
+VMM=$BUILD_DIR/vmm_backend
 GUEST=$BUILD_DIR/guest/testguest.elf
 GUESTCHAN=$BUILD_DIR/tests/guestchan
 VMMCTL=$BUILD_DIR/vmmctl

@@ -451,7 +451,7 @@ int main(int argc, char **argv)
         exe[n] = 0;
         dir = dirname(exe); /* <build>/tests/unit */
         snprintf(fake_vmm, sizeof(fake_vmm), "%s/../helpers/fake-vmm", dir);
-        snprintf(real_vmm, sizeof(real_vmm), "%s/../../bin/vmm_backend", dir);
+        snprintf(real_vmm, sizeof(real_vmm), "%s/../../vmm_backend", dir);
         snprintf(test_guest, sizeof(test_guest), "%s/../../guest/testguest.elf", dir);
         if (access(fake_vmm, X_OK) < 0) {
                 printf("SKIP: %s not built\n", fake_vmm);
