@@ -28,16 +28,6 @@ static const char *const cgroup_backend_table[_CGROUP_BACKEND_MAX] = {
         [CGROUP_BACKEND_EMULATED] = "emulated",
 };
 
-static int table_lookup(const char *const *table, size_t n, const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int)i;
-        return -EINVAL;
-}
-
 const char *cgroup_version_to_string(CgroupVersion v)
 {
         return v >= 0 && v < _CGROUP_VERSION_MAX ? cgroup_version_table[v] : NULL;
@@ -45,7 +35,7 @@ const char *cgroup_version_to_string(CgroupVersion v)
 
 CgroupVersion cgroup_version_from_string(const char *s)
 {
-        return table_lookup(cgroup_version_table, ELEMENTSOF(cgroup_version_table), s);
+        return string_table_lookup(cgroup_version_table, ELEMENTSOF(cgroup_version_table), s);
 }
 
 const char *cgroup_mode_to_string(CgroupMode m)
@@ -55,7 +45,7 @@ const char *cgroup_mode_to_string(CgroupMode m)
 
 CgroupMode cgroup_mode_from_string(const char *s)
 {
-        return table_lookup(cgroup_mode_table, ELEMENTSOF(cgroup_mode_table), s);
+        return string_table_lookup(cgroup_mode_table, ELEMENTSOF(cgroup_mode_table), s);
 }
 
 const char *cgroup_backend_to_string(CgroupBackend b)
@@ -65,7 +55,7 @@ const char *cgroup_backend_to_string(CgroupBackend b)
 
 CgroupBackend cgroup_backend_from_string(const char *s)
 {
-        return table_lookup(cgroup_backend_table, ELEMENTSOF(cgroup_backend_table), s);
+        return string_table_lookup(cgroup_backend_table, ELEMENTSOF(cgroup_backend_table), s);
 }
 
 /* --- small file helpers (shared with the emulated backend) ----------------------------------- */

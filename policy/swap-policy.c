@@ -27,16 +27,6 @@ static const char *const swap_disable_reason_table[_SWAP_DISABLE_REASON_MAX] = {
         [SWAP_DISABLE_REQUEST] = "DisableRequest",
 };
 
-static int lookup(const char *const *table, size_t n, const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int)i;
-        return -EINVAL;
-}
-
 const char *swap_policy_result_to_string(SwapPolicyResult r)
 {
         if (r < 0 || r >= _SWAP_POLICY_RESULT_MAX)
@@ -46,7 +36,8 @@ const char *swap_policy_result_to_string(SwapPolicyResult r)
 
 SwapPolicyResult swap_policy_result_from_string(const char *s)
 {
-        return (SwapPolicyResult)lookup(swap_policy_result_table, ELEMENTSOF(swap_policy_result_table), s);
+        return (SwapPolicyResult)string_table_lookup(swap_policy_result_table,
+                                                     ELEMENTSOF(swap_policy_result_table), s);
 }
 
 const char *swap_policy_result_to_message(SwapPolicyResult r)
@@ -65,8 +56,8 @@ const char *swap_disable_reason_to_string(SwapDisableReason r)
 
 SwapDisableReason swap_disable_reason_from_string(const char *s)
 {
-        return (SwapDisableReason)lookup(swap_disable_reason_table, ELEMENTSOF(swap_disable_reason_table),
-                                         s);
+        return (SwapDisableReason)string_table_lookup(swap_disable_reason_table,
+                                                      ELEMENTSOF(swap_disable_reason_table), s);
 }
 
 SwapPolicyResult swap_policy_decide(const SwapPolicyInput *in)

@@ -125,3 +125,15 @@ static inline const char *startswith(const char *s, const char *prefix)
         size_t l = strlen(prefix);
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
+
+/* Index of s in a string table indexed by an enum (NULL entries are holes), or -EINVAL: the
+ * *_from_string() half of every enum's string table. */
+static inline int string_table_lookup(const char *const *table, size_t n, const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int)i;
+        return -EINVAL;
+}
