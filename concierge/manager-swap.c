@@ -181,10 +181,52 @@ static void on_state_changed(SwapController *c, VmmctlSwapState state, void *use
                 vm_dbus_emit_changed(vm->manager, vm, "SwapState", NULL);
 }
 
+/* Keep the latest metrics in the Vm for the D-Bus properties (vm-dbus.h) and announce the ones
+ * that changed. */
+static void on_status_updated(SwapController *c, const VmmctlSwapStatus *st, void *userdata)
+{
+        Vm *vm = userdata;
+        VmSwapMetrics *m = &vm->swap_metrics;
+        const struct {
+                uint64_t *cached;
+                uint64_t value;
+                const char *property;
+        } fields[] = {
+                {&m->resident_pages, st->resident_pages, "SwapResidentPages"},
+                {&m->copied_from_file_pages, st->copied_from_file_pages, "SwapCopiedFromFilePages"},
+                {&m->copied_from_staging_pages, st->copied_from_staging_pages, "SwapCopiedFromStagingPages"},
+                {&m->zeroed_pages, st->zeroed_pages, "SwapZeroedPages"},
+                {&m->redundant_pages, st->redundant_pages, "SwapRedundantPages"},
+                {&m->staging_pages, st->staging_pages, "SwapStagingPages"},
+                {&m->swap_pages, st->swap_pages, "SwapSwapPages"},
+                {&m->transition_pages, st->transition_pages, "SwapTransitionPages"},
+                {&m->transition_time_ms, st->transition_time_ms, "SwapTransitionTimeMs"},
+        };
+        const char *changed[ELEMENTSOF(fields) + 1];
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (*fields[i].cached != fields[i].value) {
+                        *fields[i].cached = fields[i].value;
+                        changed[n++] = fields[i].property;
+                }
+        changed[n] = NULL;
+        if (n > 0 && vm->manager)
+                vm_dbus_emit_changed_strv(vm->manager, vm, (char **)changed);
+}
+
 static const SwapControllerCallbacks controller_callbacks = {
         .swapping = on_swapping,
         .state_changed = on_state_changed,
+        .status_updated = on_status_updated,
 };
+
+/* The status asked for after a swap state change event: on_status_updated() did the work. */
+static void refresh_done(SwapController *c, int error, const SwapControllerInfo *info, void *userdata)
+{
+        if (error < 0 && error != -ECANCELED)
+                log_debug_errno(error, "vmm-swap status after a state change failed, metrics not refreshed");
+}
 
 int manager_swap_vm_launched(Manager *m, Vm *vm)
 {
@@ -239,8 +281,14 @@ void manager_swap_vm_event(Vm *vm, const VmmctlEvent *ev)
 {
         if (!vm || !vm->swap || !ev)
                 return;
-        if (ev->type == VMMCTL_EVENT_SWAP_STATE_CHANGED)
-                swap_controller_on_swap_state(vm->swap, ev->swap_state_changed.state);
+        if (ev->type != VMMCTL_EVENT_SWAP_STATE_CHANGED)
+                return;
+        swap_controller_on_swap_state(vm->swap, ev->swap_state_changed.state);
+        /* Events carry only the state: ask for the metrics that go with it. */
+        int r = swap_controller_query_status(vm->swap, refresh_done, NULL);
+        if (r < 0)
+                log_debug_errno(r, "VM %s of owner %s: vmm-swap status after a state change not asked for",
+                                vm->name, vm->owner_id);
 }
 
 void manager_swap_vm_stopped(Vm *vm)

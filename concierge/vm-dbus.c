@@ -5,7 +5,8 @@
 #include "concierge/log.h"
 #include "concierge/vm-dbus.h"
 
-/* The most property names one vm_dbus_emit_changed() call takes: there are 12 properties. */
+/* The most property names one vm_dbus_emit_changed() call takes: there are 21 properties, the
+ * most that change together are the 9 swap metrics. */
 #define VM_DBUS_MAX_CHANGED 16
 
 struct VmDbus {
@@ -105,6 +106,19 @@ static const sd_bus_vtable vm_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("SwapState", "s", property_get_string, offsetof(Vm, swap_state),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+#define SWAP_METRIC(name, member)                                                                           \
+        SD_BUS_PROPERTY(name, "t", NULL, offsetof(Vm, swap_metrics) + offsetof(VmSwapMetrics, member),      \
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+        SWAP_METRIC("SwapResidentPages", resident_pages),
+        SWAP_METRIC("SwapCopiedFromFilePages", copied_from_file_pages),
+        SWAP_METRIC("SwapCopiedFromStagingPages", copied_from_staging_pages),
+        SWAP_METRIC("SwapZeroedPages", zeroed_pages),
+        SWAP_METRIC("SwapRedundantPages", redundant_pages),
+        SWAP_METRIC("SwapStagingPages", staging_pages),
+        SWAP_METRIC("SwapSwapPages", swap_pages),
+        SWAP_METRIC("SwapTransitionPages", transition_pages),
+        SWAP_METRIC("SwapTransitionTimeMs", transition_time_ms),
+#undef SWAP_METRIC
         SD_BUS_VTABLE_END,
 };
 
@@ -175,12 +189,26 @@ void vm_dbus_remove(Manager *m, Vm *vm)
         vm->dbus_object = vm_dbus_object_free(vm->dbus_object);
 }
 
+void vm_dbus_emit_changed_strv(Manager *m, Vm *vm, char **properties)
+{
+        int r;
+
+        if (!m || !m->bus || !vm || !vm->dbus_object || !properties || !properties[0])
+                return;
+
+        r = sd_bus_emit_properties_changed_strv(m->bus, vm->dbus_object->path, VM_DBUS_INTERFACE,
+                                                properties);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit PropertiesChanged on %s, ignoring",
+                                  vm->dbus_object->path);
+        (void)bus_event_rearm(m->bus_event);
+}
+
 void vm_dbus_emit_changed(Manager *m, Vm *vm, const char *property, ...)
 {
         const char *names[VM_DBUS_MAX_CHANGED + 1];
         size_t n = 0;
         va_list ap;
-        int r;
 
         if (!m || !m->bus || !vm || !vm->dbus_object || !property)
                 return;
@@ -198,10 +226,5 @@ void vm_dbus_emit_changed(Manager *m, Vm *vm, const char *property, ...)
         va_end(ap);
         names[n] = NULL;
 
-        r = sd_bus_emit_properties_changed_strv(m->bus, vm->dbus_object->path, VM_DBUS_INTERFACE,
-                                                (char **)names);
-        if (r < 0)
-                log_warning_errno(r, "Failed to emit PropertiesChanged on %s, ignoring",
-                                  vm->dbus_object->path);
-        (void)bus_event_rearm(m->bus_event);
+        vm_dbus_emit_changed_strv(m, vm, (char **)names);
 }

@@ -17,7 +17,17 @@
  *   BackendName s                        "embedded", ...
  *   StartTimeUsec t                      CLOCK_REALTIME µs when StartVm accepted it (0: unknown)
  *   CgroupPath s, VcpuCgroupPath s       the VMM's cgroups ("" when none)
- *   SwapState s                          vmm-swap state ("" when vmm-swap is off for this VM) */
+ *   SwapState s                          vmm-swap state ("" when vmm-swap is off for this VM)
+ *   SwapResidentPages t, SwapCopiedFromFilePages t, SwapCopiedFromStagingPages t,
+ *   SwapZeroedPages t, SwapRedundantPages t, SwapStagingPages t, SwapSwapPages t
+ *                                        vmm-swap metrics: "Swap" + crosvm's SwapMetrics field
+ *   SwapTransitionPages t, SwapTransitionTimeMs t
+ *                                        the VMM's last swap state transition (pages, ms)
+ *     The metrics are the latest known values (Vm.swap_metrics; 0 before the first status and
+ *     for a VM without vmm-swap): getters never ask the VMM. manager-swap.c refreshes them from
+ *     every full status the daemon gets (status polls, GetVmSwapStatus, and a status it asks for
+ *     after each swap state change event) and emits PropertiesChanged for those that changed.
+ *     GetVmSwapStatus fetches fresh ones. */
 #pragma once
 
 #include "concierge/manager.h"
@@ -51,3 +61,5 @@ void vm_dbus_remove(Manager *m, Vm *vm);
  * read from vm), then re-arm the bus event so the signal leaves even when called from outside a
  * bus callback. Failures are logged and ignored. Does nothing for a vm not exported. */
 void vm_dbus_emit_changed(Manager *m, Vm *vm, const char *property, ...) __attribute__((sentinel));
+/* The same for a NULL-terminated array of names (nothing for an empty one). */
+void vm_dbus_emit_changed_strv(Manager *m, Vm *vm, char **properties);

@@ -27,6 +27,22 @@ typedef struct VmWaiter {
         void *userdata;
 } VmWaiter;
 
+/* vmm-swap metrics of a VM as the daemon last learned them from its VMM (a status poll, a status
+ * query, the status it asks for after each swap state change event); all 0 before the first. The
+ * page counts are crosvm's SwapMetrics, transition_* its SwapStateTransition (reference/vmm.md
+ * §1.4). */
+typedef struct VmSwapMetrics {
+        uint64_t resident_pages;
+        uint64_t copied_from_file_pages;
+        uint64_t copied_from_staging_pages;
+        uint64_t zeroed_pages;
+        uint64_t redundant_pages;
+        uint64_t staging_pages;
+        uint64_t swap_pages;
+        uint64_t transition_pages;
+        uint64_t transition_time_ms;
+} VmSwapMetrics;
+
 struct Vm {
         Manager *manager; /* set while in the manager's registry */
         Vm *registry_prev, *registry_next;
@@ -47,10 +63,11 @@ struct Vm {
         char *channel_socket; /* <runtime_dir>/channel.sock: the guest's ttyS1 */
         char *swap_dir;       /* NULL: vmm-swap not enabled */
         bool balloon;
-        uint64_t start_time_usec;   /* CLOCK_REALTIME of StartVm, µs */
-        const char *swap_state;     /* vmm-swap state name (static string); NULL = vmm-swap off */
-        struct VmDbus *dbus_object; /* vm-dbus.c's export of this VM; NULL = not on the bus */
+        uint64_t start_time_usec;    /* CLOCK_REALTIME of StartVm, µs */
+        const char *swap_state;      /* vmm-swap state name (static string); NULL = vmm-swap off */
+        struct VmDbus *dbus_object;  /* vm-dbus.c's export of this VM; NULL = not on the bus */
         struct SwapController *swap; /* manager-swap.c: vmm-swap controller; NULL = vmm-swap off */
+        VmSwapMetrics swap_metrics;  /* manager-swap.c: latest known, for the D-Bus properties */
 
         Backend *vmm; /* NULL once the VMM is gone (or before it was spawned) */
 

@@ -120,6 +120,7 @@ typedef struct Ctx {
         unsigned n_changed, n_added, n_removed;
         char changed_state[32];
         int64_t changed_cid;
+        uint64_t changed_staging, changed_swap;
         bool changed_other;
         char last_added[256], last_removed[256];
 } Ctx;
@@ -284,6 +285,10 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                         snprintf(c->changed_state, sizeof(c->changed_state), "%s", s);
                 } else if (streq(name, "Cid")) {
                         assert_int_equal(sd_bus_message_read(m, "v", "x", &c->changed_cid), 1);
+                } else if (streq(name, "SwapStagingPages")) {
+                        assert_int_equal(sd_bus_message_read(m, "v", "t", &c->changed_staging), 1);
+                } else if (streq(name, "SwapSwapPages")) {
+                        assert_int_equal(sd_bus_message_read(m, "v", "t", &c->changed_swap), 1);
                 } else {
                         c->changed_other = true;
                         assert_int_equal(sd_bus_message_skip(m, "v"), 1);
@@ -376,6 +381,36 @@ static void test_properties(void **state)
         assert_int_equal(t, UINT64_C(1700000000123456));
         sd_bus_message_unref(reply);
 
+        /* The swap metrics: each property reads its own member (0 before any status). */
+        static const char *const metrics[] = {
+                "SwapResidentPages", "SwapCopiedFromFilePages", "SwapCopiedFromStagingPages",
+                "SwapZeroedPages",   "SwapRedundantPages",      "SwapStagingPages",
+                "SwapSwapPages",     "SwapTransitionPages",     "SwapTransitionTimeMs",
+        };
+        for (size_t k = 0; k < ELEMENTSOF(metrics); k++) {
+                reply = get_property(c, path, metrics[k], "t");
+                assert_int_equal(sd_bus_message_read(reply, "t", &t), 1);
+                assert_int_equal(t, 0);
+                sd_bus_message_unref(reply);
+        }
+        c->vm.swap_metrics = (VmSwapMetrics){
+                .resident_pages = 101,
+                .copied_from_file_pages = 102,
+                .copied_from_staging_pages = 103,
+                .zeroed_pages = 104,
+                .redundant_pages = 105,
+                .staging_pages = 106,
+                .swap_pages = 107,
+                .transition_pages = 108,
+                .transition_time_ms = UINT64_C(1) << 40,
+        };
+        for (size_t k = 0; k < ELEMENTSOF(metrics); k++) {
+                reply = get_property(c, path, metrics[k], "t");
+                assert_int_equal(sd_bus_message_read(reply, "t", &t), 1);
+                assert_int_equal(t, k + 1 < ELEMENTSOF(metrics) ? 101 + k : UINT64_C(1) << 40);
+                sd_bus_message_unref(reply);
+        }
+
         /* Values are read at each Get: no stale copies. */
         c->vm.cgroup_path = strdup("/sys/fs/cgroup/cpu/vms/my-vm");
         c->vm.swap_state = "active";
@@ -399,9 +434,27 @@ static void test_properties(void **state)
 
 static void test_get_all_and_introspect(void **state)
 {
-        static const char *const names[] = {"Name",          "OwnerId",    "State",          "Cid",
-                                            "Pid",           "MemoryMiB",  "Cpus",           "BackendName",
-                                            "StartTimeUsec", "CgroupPath", "VcpuCgroupPath", "SwapState"};
+        static const char *const names[] = {"Name",
+                                            "OwnerId",
+                                            "State",
+                                            "Cid",
+                                            "Pid",
+                                            "MemoryMiB",
+                                            "Cpus",
+                                            "BackendName",
+                                            "StartTimeUsec",
+                                            "CgroupPath",
+                                            "VcpuCgroupPath",
+                                            "SwapState",
+                                            "SwapResidentPages",
+                                            "SwapCopiedFromFilePages",
+                                            "SwapCopiedFromStagingPages",
+                                            "SwapZeroedPages",
+                                            "SwapRedundantPages",
+                                            "SwapStagingPages",
+                                            "SwapSwapPages",
+                                            "SwapTransitionPages",
+                                            "SwapTransitionTimeMs"};
         Ctx *c = *state;
         _cleanup_free_ char *path = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *all = NULL, *intro = NULL, *parent = NULL;
@@ -545,13 +598,25 @@ static void test_properties_changed(void **state)
         assert_int_equal(c->n_changed, 2);
         assert_string_equal(c->changed_state, "stopping");
 
+        /* An array of names (the swap metrics that changed). */
+        c->vm.swap_metrics.staging_pages = 5000;
+        c->vm.swap_metrics.swap_pages = 6000;
+        vm_dbus_emit_changed_strv(&c->m, &c->vm,
+                                  (char *[]){(char *)"SwapStagingPages", (char *)"SwapSwapPages", NULL});
+        vm_dbus_emit_changed_strv(&c->m, &c->vm, (char *[]){NULL});
+        drain(c);
+        assert_int_equal(c->n_changed, 3);
+        assert_int_equal(c->changed_staging, 5000);
+        assert_int_equal(c->changed_swap, 6000);
+        assert_false(c->changed_other);
+
         /* Too many names: refused as a whole, nothing emitted. */
         vm_dbus_emit_changed(&c->m, &c->vm, "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid",
                              "Pid", "State", "Cid", "Pid", "State", "Cid", "Pid", "State", "Cid", NULL);
         /* A name that is not a property: sd-bus refuses, logged, nothing emitted, no crash. */
         vm_dbus_emit_changed(&c->m, &c->vm, "NoSuchProperty", NULL);
         drain(c);
-        assert_int_equal(c->n_changed, 2);
+        assert_int_equal(c->n_changed, 3);
 }
 
 static void test_no_bus(void **state)
