@@ -30,6 +30,7 @@ seed() {
 }
 
 file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+no_vmms_left() { [ "$(vmm_count)" = 0 ]; }
 
 _WORKER_PID=
 stop_worker() {
@@ -102,7 +103,7 @@ for ((try = 0; try < TRIES; try++)); do
         DAEMON_PID=
         stop_worker
         # Its VMMs die with it (PR_SET_PDEATHSIG).
-        wait_for 30 test "$(vmm_count)" = 0 ||
+        wait_for 30 no_vmms_left ||
                 fail "VMMs outlived the killed daemon in run $try: $(ps -o pid,ppid,stat,wchan:24,args -p \
                         "$(pgrep -d, -f -- "--serial-log $RUNTIME_DIR/")" 2>&1)"
 
