@@ -5,3 +5,4 @@
 CMOCKA_TEST_LIBS = $(CMOCKA_LIBS)
 
 include tests/guest/module.mk
+include tests/fuzz/module.mk
