@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "tests/fuzz/fuzz-common.h"
@@ -129,6 +130,28 @@ static int replay_file(const char *path)
         return 0;
 }
 
+/* Regression inputs kept in tests/fuzz/corpus/<target>/ (run from the top of the tree). */
+static unsigned replay_corpus(void)
+{
+        char dir[256], path[512];
+        struct dirent *de;
+        unsigned n = 0;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "tests/fuzz/corpus/%s", fuzz_target.name);
+        d = opendir(dir);
+        if (!d)
+                return 0;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                        if (replay_file(path) == 0)
+                                n++;
+                }
+        closedir(d);
+        return n;
+}
+
 static int write_seeds(const FuzzSeeds *s, const char *dir)
 {
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -181,7 +204,9 @@ int main(int argc, char **argv)
                         LLVMFuzzerTestOneInput(buf, n);
                 }
                 free(buf);
-                printf("%s: %zu seeds and %u mutated inputs, no fault\n", fuzz_target.name, s.n, iterations);
+                unsigned kept = replay_corpus();
+                printf("%s: %zu seeds, %u kept inputs and %u mutated inputs, no fault\n", fuzz_target.name, s.n,
+                       kept, iterations);
         }
         for (size_t i = 0; i < s.n; i++)
                 free(s.data[i]);

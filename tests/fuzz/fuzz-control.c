@@ -2,8 +2,8 @@
 /* Fuzz target for control-socket frames (vmm_backend/ctl/protocol.c, control.c, libvmmctl.c).
  * The same bytes are
  *   1. decoded by protocol_decode(): success, or -EMSGSIZE/-EPROTO/-EBADMSG/-ENOMEM with a
- *      NUL-terminated reason; a decoded frame is valid (version 1, one known body) and re-encodes
- *      to bytes that decode again;
+ *      NUL-terminated reason; a decoded frame is valid (version 1, one known body) and (without
+ *      unknown fields) re-encodes to bytes that decode again;
  *   2. sent to the real server (control.c) on a SOCK_SEQPACKET pair, with a test double of the vm.h
  *      functions and of the balloon/swap hooks: the server answers every datagram with frames that
  *      decode, the answer to a decoded request carries its id, errors are errno values;
@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "tests/fuzz/fuzz-common.h"
+#include "tests/fuzz/fuzz-proto.h"
 #include "vmm_backend/control.h"
 #include "vmm_backend/ctl/libvmmctl.h"
 #include "vmm_backend/ctl/protocol.h"
@@ -307,8 +308,11 @@ static VmmControl__Frame *fuzz_decode(const uint8_t *data, size_t size)
                 fuzz_check(f->response->status->n_vcpu_tids <= PROTOCOL_MAX_VCPUS, "too many vcpu tids");
         r = protocol_encode(f, again, sizeof(again), &n);
         fuzz_check(r == 0, "a decoded frame does not re-encode");
-        fuzz_check(protocol_decode(again, n, &f2, NULL) == 0, "a re-encoded frame does not decode");
-        fuzz_check(f2->body_case == f->body_case, "re-decoded body differs");
+        r = protocol_decode(again, n, &f2, NULL);
+        if (!fuzz_proto_has_unknown(&f->base)) { /* see fuzz_proto_has_unknown() */
+                fuzz_check(r == 0, "a re-encoded frame does not decode");
+                fuzz_check(f2->body_case == f->body_case, "re-decoded body differs");
+        }
         protocol_frame_free(f2);
         return f;
 }

@@ -7,7 +7,7 @@ B=${B:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 failed=0
 for t in "$@"; do
-        dir=$B/fuzz/$t
+        dir=$B/fuzz/$t.work
         mkdir -p "$dir/corpus" "$dir/crashes"
         "$B/tests/fuzz/$t" --seeds "$dir/corpus" >/dev/null
         log=$dir/log.txt
