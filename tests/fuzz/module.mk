@@ -8,7 +8,7 @@
 #     FUZZ_SECONDS (default 60) from its seed corpus; crashes are left in $(B)/fuzz/<target>/.
 # (The history decoder target, fuzz-history-decoder.c, is built by policy/module.mk.)
 
-FUZZ_TARGETS := fuzz-control fuzz-dbus-request fuzz-virtio fuzz-loaders
+FUZZ_TARGETS := fuzz-control fuzz-dbus-request fuzz-virtio fuzz-loaders fuzz-pci
 FUZZ_COMMON_OBJ := $(B)/obj/tests/fuzz/fuzz-common.o
 
 FUZZ_control_OBJS := $(B)/obj/vmm_backend/control.o $(B)/obj/vmm_backend/evloop.o $(LIBVMMCTL_OBJS)
