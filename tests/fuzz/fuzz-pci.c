@@ -142,6 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         for (unsigned steps = 0; rd.left && steps < 256; steps++) {
                 unsigned op = (unsigned)fuzz_take(&rd, 1);
+                /* A reset by any path (status 0 through the BAR or the PCI cfg window) re-arms the
+                 * one error report. */
+                if (bar_read(VIRTIO_PCI_COMMON_STATUS, 1) == 0)
+                        F.resets = 0;
                 unsigned len = 1u << (fuzz_take(&rd, 1) % 4);
                 switch (op % 6) {
                 case 0:
