@@ -9,12 +9,20 @@ OWNER=c0ffee
 CYCLES=${CYCLES:-20}
 start_bus_and_daemon
 
-fds() { ls /proc/"$DAEMON_PID"/fd | wc -l; }
+# The daemon's own fds. Under valgrind, fds from its reserved range at the top of the table (vgdb
+# pipes it opens lazily, its log) are valgrind's, not the daemon's, and are not counted.
+fds() { ls /proc/"$DAEMON_PID"/fd | awk '$1 < 1024' | wc -l; }
 vm_gone() { [ "$(field "$(pb call ListVms owner_id=$OWNER)" vms.count)" = 0 ]; }
 
 fds0=$(fds)
 log "daemon has $fds0 fds before any VM"
 for i in $(seq "$CYCLES"); do
+        # Count from the end of the first cycle on: one-time lazy opens (seen under valgrind) are
+        # not leaks, while a leak per cycle still shows up 19 times over.
+        if [ "$i" = 2 ]; then
+                fds0=$(fds)
+                log "daemon has $fds0 fds after the first cycle"
+        fi
         out=$(start_vm cyc $OWNER)
         assert_eq "$(field "$out" success)" true "StartVm #$i ($out)"
         pid=$(field "$out" vm_info.pid)
