@@ -117,16 +117,6 @@ static const char *const swap_timer_action_table[_SWAP_TIMER_ACTION_MAX] = {
         [SWAP_TIMER_TRIM] = "trim",
 };
 
-static int table_lookup(const char *const *table, size_t n, const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int)i;
-        return -EINVAL;
-}
-
 const char *swap_operation_to_string(SwapOperation op)
 {
         return op >= 0 && op < _SWAP_OPERATION_MAX ? swap_operation_table[op] : NULL;
@@ -134,7 +124,7 @@ const char *swap_operation_to_string(SwapOperation op)
 
 SwapOperation swap_operation_from_string(const char *s)
 {
-        return (SwapOperation)table_lookup(swap_operation_table, ELEMENTSOF(swap_operation_table), s);
+        return (SwapOperation)string_table_lookup(swap_operation_table, ELEMENTSOF(swap_operation_table), s);
 }
 
 const char *swapping_state_to_string(SwappingState s)
@@ -144,7 +134,7 @@ const char *swapping_state_to_string(SwappingState s)
 
 SwappingState swapping_state_from_string(const char *s)
 {
-        return (SwappingState)table_lookup(swapping_state_table, ELEMENTSOF(swapping_state_table), s);
+        return (SwappingState)string_table_lookup(swapping_state_table, ELEMENTSOF(swapping_state_table), s);
 }
 
 const char *swap_timer_action_to_string(SwapTimerAction a)
@@ -154,7 +144,7 @@ const char *swap_timer_action_to_string(SwapTimerAction a)
 
 SwapTimerAction swap_timer_action_from_string(const char *s)
 {
-        return (SwapTimerAction)table_lookup(swap_timer_action_table, ELEMENTSOF(swap_timer_action_table),
+        return (SwapTimerAction)string_table_lookup(swap_timer_action_table, ELEMENTSOF(swap_timer_action_table),
                                              s);
 }
 
@@ -371,48 +361,40 @@ static void record_usage_disabled(SwapController *c)
 
 static void on_reply(Backend *b, const BackendReply *reply, void *userdata);
 
-static void start_swap_out_sequence(SwapController *c)
+/* Ask the VMM to trim; `what` names the step in the log ("trim" of a swap-out sequence, or the
+ * "maintenance trim" of a refused re-enable). */
+static void send_trim(SwapController *c, CallKind kind, const char *what)
 {
         SwapCall *call;
         int r;
 
+        if (!c->backend)
+                return;
+        call = call_new(c, kind);
+        if (!call) {
+                log_error("%s: vmm-swap %s: out of memory", c->log_name, what);
+                return;
+        }
+        r = backend_swap_trim(c->backend, c->backend_timeout_us, on_reply, call);
+        if (r < 0) {
+                call_discard(call);
+                log_warning_errno(r, "%s: vmm-swap %s failed", c->log_name, what);
+        }
+}
+
+static void start_swap_out_sequence(SwapController *c)
+{
         /* A new sequence replaces an old one still polling. */
         c->polling = false;
         c->poll_inflight = false;
         c->poll_deadline = NO_DEADLINE;
         c->generation++;
-        if (!c->backend)
-                return;
-
-        call = call_new(c, CALL_TRIM);
-        if (!call) {
-                log_error("%s: vmm-swap trim: out of memory", c->log_name);
-                return;
-        }
-        r = backend_swap_trim(c->backend, c->backend_timeout_us, on_reply, call);
-        if (r < 0) {
-                call_discard(call);
-                log_warning_errno(r, "%s: vmm-swap trim failed", c->log_name);
-        }
+        send_trim(c, CALL_TRIM, "trim");
 }
 
 static void start_trim_only(SwapController *c)
 {
-        SwapCall *call;
-        int r;
-
-        if (!c->backend)
-                return;
-        call = call_new(c, CALL_TRIM_ONLY);
-        if (!call) {
-                log_error("%s: vmm-swap trim: out of memory", c->log_name);
-                return;
-        }
-        r = backend_swap_trim(c->backend, c->backend_timeout_us, on_reply, call);
-        if (r < 0) {
-                call_discard(call);
-                log_warning_errno(r, "%s: vmm-swap maintenance trim failed", c->log_name);
-        }
+        send_trim(c, CALL_TRIM_ONLY, "maintenance trim");
 }
 
 static void poll_status(SwapController *c)
