@@ -207,6 +207,30 @@ static int check_time(int64_t windows_us, int64_t now_windows_us, int64_t *previ
         return 0;
 }
 
+/* The part of decoding both files share (§3.3): the size bound, the parse, and the re-encoded size
+ * (a concatenation of single-entry containers re-encodes to exactly its own length). An empty
+ * file is an empty history: *ret is NULL then. */
+static int unpack_container(const ProtobufCMessageDescriptor *desc, size_t max_size, const uint8_t *data,
+                            size_t size, ProtobufCMessage **ret)
+{
+        ProtobufCMessage *m;
+
+        *ret = NULL;
+        if (size > max_size)
+                return HISTORY_ERR_TOO_BIG;
+        if (size == 0)
+                return 0;
+        m = protobuf_c_message_unpack(desc, NULL, size, data);
+        if (!m)
+                return HISTORY_ERR_PARSE;
+        if (protobuf_c_message_get_packed_size(m) != size) {
+                protobuf_c_message_free_unpacked(m, NULL);
+                return HISTORY_ERR_SIZE_MISMATCH;
+        }
+        *ret = m;
+        return 0;
+}
+
 int tbw_history_decode(const uint8_t *data, size_t size, int64_t now_us, TbwHistoryRecord **ret_entries,
                        size_t *ret_n)
 {
@@ -217,20 +241,14 @@ int tbw_history_decode(const uint8_t *data, size_t size, int64_t now_us, TbwHist
 
         if ((!data && size > 0) || !ret_entries || !ret_n)
                 return -EINVAL;
-        if (size > TBW_HISTORY_MAX_FILE_SIZE)
-                return HISTORY_ERR_TOO_BIG;
-        if (size == 0) {
+        r = unpack_container(&vm_tools__concierge__tbw_history_entry_container__descriptor,
+                             TBW_HISTORY_MAX_FILE_SIZE, data, size, (ProtobufCMessage **)&c);
+        if (r < 0)
+                return r;
+        if (!c) {
                 *ret_entries = NULL;
                 *ret_n = 0;
                 return 0;
-        }
-
-        c = vm_tools__concierge__tbw_history_entry_container__unpack(NULL, size, data);
-        if (!c)
-                return HISTORY_ERR_PARSE;
-        if (vm_tools__concierge__tbw_history_entry_container__get_packed_size(c) != size) {
-                r = HISTORY_ERR_SIZE_MISMATCH;
-                goto finish;
         }
 
         if (c->n_entries > 0) {
@@ -270,20 +288,14 @@ int usage_history_decode(const uint8_t *data, size_t size, int64_t now_us, Usage
 
         if ((!data && size > 0) || !ret_entries || !ret_n)
                 return -EINVAL;
-        if (size > USAGE_HISTORY_MAX_FILE_SIZE)
-                return HISTORY_ERR_TOO_BIG;
-        if (size == 0) {
+        r = unpack_container(&vm_tools__concierge__usage_history_entry_container__descriptor,
+                             USAGE_HISTORY_MAX_FILE_SIZE, data, size, (ProtobufCMessage **)&c);
+        if (r < 0)
+                return r;
+        if (!c) {
                 *ret_entries = NULL;
                 *ret_n = 0;
                 return 0;
-        }
-
-        c = vm_tools__concierge__usage_history_entry_container__unpack(NULL, size, data);
-        if (!c)
-                return HISTORY_ERR_PARSE;
-        if (vm_tools__concierge__usage_history_entry_container__get_packed_size(c) != size) {
-                r = HISTORY_ERR_SIZE_MISMATCH;
-                goto finish;
         }
 
         if (c->n_entries > 0) {
