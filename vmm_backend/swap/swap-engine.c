@@ -389,6 +389,10 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
                 e->registered = true;
                 e->fa_next = UINT64_MAX;
         }
+        /* A refresh re-stages what a prefetch brought in: the stream starts over. */
+        e->pf_active = false;
+        e->fa_next = UINT64_MAX;
+        e->fa_window = 0;
         swap_transition_begin(e);
         e->transition_start_ns = t_begin; /* the exchange counts */
 

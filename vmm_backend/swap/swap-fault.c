@@ -124,56 +124,93 @@ static bool page_swapped(SwapEngine *e, uint64_t p)
         return (e->page_flags[p] & PAGE_STAGED) || (e->page_slot[p] & SLOT_PRESENT);
 }
 
-/* Where to copy n pages from: staging directly, the file mapping directly (consecutive slots), or
- * the bounce buffer assembled from both. */
-static const void *cluster_source(SwapEngine *e, uint64_t p, uint64_t n)
+/* p has content in guest RAM that did not come through us (UFFDIO_COPY said EEXIST): forget its
+ * staged and file copies; the guest's copy wins. */
+static void forget_swapped(SwapEngine *e, uint64_t p)
 {
-        bool all_staged = true, file_run = true;
-        uint32_t slot0 = (e->page_slot[p] & ~SLOT_PRESENT) - 1;
-        for (uint64_t i = 0; i < n; i++) {
-                bool st = e->page_flags[p + i] & PAGE_STAGED;
-                all_staged = all_staged && st;
-                file_run = file_run && !st && (e->page_slot[p + i] & ~SLOT_PRESENT) - 1 == slot0 + i;
+        if (e->page_flags[p] & PAGE_STAGED) {
+                e->page_flags[p] &= (uint8_t)~PAGE_STAGED;
+                e->staging_pages--;
+                if (!(e->page_flags[p] & PAGE_WRITING))
+                        swap_staging_punch(e, p, 1);
         }
-        if (all_staged)
-                return e->staging + p * SWAP_PAGE;
-        if (file_run)
-                return e->file_map + (uint64_t)slot0 * SWAP_PAGE;
-        for (uint64_t i = 0; i < n; i++) {
-                const uint8_t *src;
-                if (e->page_flags[p + i] & PAGE_STAGED)
-                        src = e->staging + (p + i) * SWAP_PAGE;
-                else
-                        src = e->file_map + (uint64_t)((e->page_slot[p + i] & ~SLOT_PRESENT) - 1) * SWAP_PAGE;
-                memcpy(e->fault_bounce + i * SWAP_PAGE, src, SWAP_PAGE);
+        if (e->page_slot[p] & SLOT_PRESENT) {
+                e->page_slot[p] &= ~SLOT_PRESENT;
+                e->swap_pages--;
         }
-        return e->fault_bounce;
 }
 
-/* Fault-around: sequential faults grow the cluster 1 -> 16 -> 64 -> 256 pages, anything else
- * resets it. Only pages that still have a staged/file copy are included (they are missing from
- * guest RAM), so a page the guest already has is never overwritten. */
-static uint64_t cluster_size(SwapEngine *e, uint64_t p)
+/* pread exactly len bytes at off. */
+static int read_at(int fd, uint8_t *buf, size_t len, off_t off)
 {
-        unsigned w = 1;
-        if (p == e->fa_next)
-                w = e->fa_window < 16 ? 16 : MIN(e->fa_window * 4, SWAP_FAULT_AROUND_MAX);
-        e->fa_window = w;
-        uint64_t n = 1;
-        while (n < w && p + n < e->npages && page_swapped(e, p + n))
+        size_t got = 0;
+        while (got < len) {
+                ssize_t r = pread(fd, buf + got, len - got, off + (off_t)got);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return negative_errno();
+                if (r == 0)
+                        return -EIO;
+                got += (size_t)r;
+        }
+        return 0;
+}
+
+/* Read pages [p, p+n) (each staged or with a present file copy) into the fault bounce buffer, one
+ * pread per run of staged pages or of consecutive slots. UFFDIO_COPY then copies from memory that
+ * is mapped already: copying straight from the staging or file mapping takes the kernel's slow
+ * path (drop the locks, fault the source in, retry) for every source page not mapped yet, and a
+ * file page not read yet would be read by that page fault, one at a time. */
+static int fill_bounce_from_sources(SwapEngine *e, uint64_t p, uint64_t n)
+{
+        for (uint64_t i = 0; i < n;) {
+                bool st = e->page_flags[p + i] & PAGE_STAGED;
+                uint32_t s0 = (e->page_slot[p + i] & ~SLOT_PRESENT) - 1;
+                uint64_t k = 1;
+                while (i + k < n && (bool)(e->page_flags[p + i + k] & PAGE_STAGED) == st &&
+                       (st || (e->page_slot[p + i + k] & ~SLOT_PRESENT) - 1 == s0 + k))
+                        k++;
+                int r = read_at(st ? e->staging_fd : e->file_fd, e->fault_bounce + i * SWAP_PAGE, k * SWAP_PAGE,
+                                st ? (off_t)((p + i) * SWAP_PAGE) : (off_t)s0 * SWAP_PAGE);
+                if (r < 0)
+                        return r;
+                i += k;
+        }
+        return 0;
+}
+
+/* The run of swapped pages from p, at most max long and not beyond limit. */
+static uint64_t swapped_run(SwapEngine *e, uint64_t p, uint64_t max, uint64_t limit)
+{
+        uint64_t n = 0;
+        limit = MIN(limit, e->npages);
+        while (n < max && p + n < limit && page_swapped(e, p + n))
                 n++;
         return n;
 }
 
-/* A sequential stream through file pages: ask the kernel to read the next few MiB of slots now,
- * so the disk works while the guest consumes this cluster (slots are handed out in guest page
- * order, so the stream's next pages are the next slots). */
-static void readahead_stream(SwapEngine *e, uint64_t p, uint64_t n)
+/* Fault-around: sequential faults grow the cluster 1 -> 16 -> 64 -> 256 pages, anything else
+ * resets it. Only pages that still have a staged/file copy are included (they are missing from
+ * guest RAM), so a page the guest already has is never overwritten. A fault a little past the
+ * previous cluster (the guest skipped pages it had) still counts as sequential. */
+static uint64_t cluster_size(SwapEngine *e, uint64_t p)
 {
-        if (e->fa_window < 16 || (e->page_flags[p + n - 1] & PAGE_STAGED) ||
-            !(e->page_slot[p + n - 1] & SLOT_PRESENT))
+        unsigned w = 1;
+        if (e->fa_next != UINT64_MAX && p >= e->fa_next && p - e->fa_next < SWAP_FAULT_AROUND_MAX)
+                w = e->fa_window < 16 ? 16 : MIN(e->fa_window * 4, SWAP_FAULT_AROUND_MAX);
+        e->fa_window = w;
+        return MAX(swapped_run(e, p, w, e->npages), UINT64_C(1));
+}
+
+/* File slots a sequential stream will want next: ask the kernel to read the next few MiB of them
+ * now, so the disk works while this cluster is copied and consumed (slots are handed out in guest
+ * page order, so the stream's next pages are the next slots). last: the stream's latest page. */
+static void readahead_stream(SwapEngine *e, uint64_t last)
+{
+        if ((e->page_flags[last] & PAGE_STAGED) || !(e->page_slot[last] & SLOT_PRESENT))
                 return;
-        uint64_t next = (e->page_slot[p + n - 1] & ~SLOT_PRESENT); /* slot + 1 */
+        uint64_t next = (e->page_slot[last] & ~SLOT_PRESENT); /* slot + 1 */
         if (next >= e->fa_ra_end || next + SWAP_FAULT_READAHEAD_SLOTS < e->fa_ra_end)
                 e->fa_ra_end = next; /* not covered, or the stream jumped back: from here */
         if (e->fa_ra_end - next > SWAP_FAULT_READAHEAD_SLOTS / 2)
@@ -183,6 +220,87 @@ static void readahead_stream(SwapEngine *e, uint64_t p, uint64_t n)
                 (void)posix_fadvise(e->file_fd, (off_t)(e->fa_ra_end * SWAP_PAGE),
                                     (off_t)((end - e->fa_ra_end) * SWAP_PAGE), POSIX_FADV_WILLNEED);
         e->fa_ra_end = end;
+}
+
+/* Copy n swapped pages from p into guest RAM (waking anyone faulting on them). Returns the pages
+ * copied (> 0), or a negative errno with nothing copied. */
+static int64_t copy_cluster(SwapEngine *e, uint64_t p, uint64_t n, bool speculative_tail)
+{
+        int r = fill_bounce_from_sources(e, p, n);
+        if (r < 0)
+                return r;
+        size_t copied;
+        r = uffd_copy(e->uffd, swap_guest_page(e, p), e->fault_bounce, n * SWAP_PAGE, true, &copied);
+        uint64_t done = copied / SWAP_PAGE;
+        if (done > 0) {
+                /* p itself is in (partial progress stops at a later page). */
+                account_filled(e, p, done, speculative_tail);
+                return (int64_t)done;
+        }
+        return r < 0 ? r : -EIO;
+}
+
+/* The stream is followed to page p (a fault at p, or a cluster copied up to p): prefetch up to a
+ * window past it, with a trip page at half the window. */
+static void prefetch_follow(SwapEngine *e, uint64_t guest_at, uint64_t next)
+{
+        if (!e->pf_active || next > e->pf_next)
+                e->pf_next = next;
+        e->pf_active = true;
+        e->pf_end = MIN(guest_at + SWAP_PREFETCH_PAGES, e->npages);
+        e->pf_trip_at = MAX(guest_at + SWAP_PREFETCH_PAGES / 2, e->pf_next);
+        e->pf_trip = UINT64_MAX;
+}
+
+/* Where a fault at p stands relative to the prefetched stream. */
+static bool prefetch_hit(SwapEngine *e, uint64_t p)
+{
+        if (!e->pf_active)
+                return false;
+        /* The trip page (the guest got halfway), or a page past what was prefetched (the guest
+         * overtook the copy), within reach of the stream. */
+        return p == e->pf_trip || (p >= e->pf_next && p - e->pf_next < SWAP_FAULT_AROUND_MAX);
+}
+
+/* One step of the prefetch, while no fault is pending: the next run of swapped pages of the
+ * stream, up to the trip position, into guest RAM. Returns false when the stream is done. */
+static bool prefetch_step(SwapEngine *e)
+{
+        if (!e->pf_active || !e->registered || e->quit)
+                return e->pf_active = false;
+        /* Resident or zero pages are skipped (bounded, so one step stays short). */
+        for (unsigned skipped = 0; e->pf_next < e->pf_end && !page_swapped(e, e->pf_next); skipped++) {
+                if (skipped == 4 * SWAP_FAULT_AROUND_MAX)
+                        return true;
+                e->pf_next++;
+        }
+        if (e->pf_next >= e->pf_end)
+                return e->pf_active = false;
+        if (e->pf_trip == UINT64_MAX && e->pf_next >= e->pf_trip_at) {
+                /* Left out: its fault says the guest got here. */
+                e->pf_trip = e->pf_next++;
+                return true;
+        }
+        uint64_t limit = e->pf_trip == UINT64_MAX ? e->pf_trip_at : e->pf_end;
+        uint64_t n = swapped_run(e, e->pf_next, SWAP_FAULT_AROUND_MAX, limit);
+        if (n == 0)
+                return true; /* at the trip position: next step picks the trip */
+        readahead_stream(e, e->pf_next + n - 1);
+        int64_t done = copy_cluster(e, e->pf_next, n, false);
+        if (done > 0) {
+                e->fault_around += (uint64_t)done;
+                e->pf_next += (uint64_t)done;
+                return true;
+        }
+        if (done == -EEXIST) {
+                /* The page has content already (filled without a fault through us): the guest's
+                 * copy wins, as in serve(). */
+                forget_swapped(e, e->pf_next);
+                e->pf_next++;
+                return true;
+        }
+        /* EAGAIN (mappings changing) and errors: leave the rest to the faults. */
+        return e->pf_active = false;
 }
 
 /* Serve one fault on page p. Lock held. Retries until the faulting thread is woken. */
@@ -202,7 +320,8 @@ static void serve(SwapEngine *e, FaultQueue *q, uint64_t p)
                         if (r == 0) {
                                 e->zeroed++;
                         } else if (r == -EEXIST) {
-                                /* Already filled (e.g. two threads faulted on it): wake only. */
+                                /* Already filled (e.g. two threads faulted on it, or a prefetch
+                                 * copied it in meanwhile): wake only. */
                                 (void)uffd_wake(e->uffd, dst, SWAP_PAGE);
                                 e->redundant++;
                                 r = 0;
@@ -212,32 +331,24 @@ static void serve(SwapEngine *e, FaultQueue *q, uint64_t p)
                                 return;
                         }
                 } else {
-                        uint64_t n = cluster_size(e, p);
-                        readahead_stream(e, p, n);
-                        const void *src = cluster_source(e, p, n);
-                        size_t copied;
-                        r = uffd_copy(e->uffd, dst, src, n * SWAP_PAGE, true, &copied);
-                        uint64_t done = copied / SWAP_PAGE;
+                        bool stream = prefetch_hit(e, p);
+                        uint64_t n = stream ? MAX(swapped_run(e, p, SWAP_FAULT_AROUND_MAX, e->npages), UINT64_C(1))
+                                            : cluster_size(e, p);
+                        if (stream || e->fa_window >= 16)
+                                readahead_stream(e, p + n - 1);
+                        int64_t done = copy_cluster(e, p, n, true);
                         if (done > 0) {
-                                /* p itself is in (partial progress stops at a later page). */
-                                account_filled(e, p, done, true);
-                                e->fa_next = p + done;
+                                e->fa_next = p + (uint64_t)done;
+                                /* A stream (the fourth sequential fault in a row, or the guest
+                                 * reaching the prefetched part): copy on ahead of it. */
+                                if (stream || e->fa_window >= SWAP_FAULT_AROUND_MAX)
+                                        prefetch_follow(e, p, p + (uint64_t)done);
                                 return;
                         }
-                        if (r == 0)
-                                return;
+                        r = (int)done;
                         if (r == -EEXIST) {
                                 /* p got content without a fault through us: the guest's copy wins. */
-                                if (e->page_flags[p] & PAGE_STAGED) {
-                                        e->page_flags[p] &= (uint8_t)~PAGE_STAGED;
-                                        e->staging_pages--;
-                                        if (!(e->page_flags[p] & PAGE_WRITING))
-                                                swap_staging_punch(e, p, 1);
-                                }
-                                if (e->page_slot[p] & SLOT_PRESENT) {
-                                        e->page_slot[p] &= ~SLOT_PRESENT;
-                                        e->swap_pages--;
-                                }
+                                forget_swapped(e, p);
                                 (void)uffd_wake(e->uffd, dst, SWAP_PAGE);
                                 e->redundant++;
                                 return;
@@ -247,8 +358,9 @@ static void serve(SwapEngine *e, FaultQueue *q, uint64_t p)
                         drain_for_eagain(e, q);
                         continue;
                 }
-                /* ENOMEM and the like: the faulting thread stays blocked until we succeed; report it
-                 * and retry with a growing pause (without the lock, so status still answers). */
+                /* ENOMEM, a read error and the like: the faulting thread stays blocked until we
+                 * succeed; report it and retry with a growing pause (without the lock, so status
+                 * still answers). */
                 swap_set_error(e, r, "serving a fault at guest page %" PRIu64, p);
                 failures++;
                 pthread_mutex_unlock(&e->lock);
@@ -268,8 +380,27 @@ static void *fault_thread(void *userdata)
                 { .fd = e->fault_stop_fd, .events = POLLIN },
         };
 
-        bool spin = false;
+        /* Map the bounce buffer now: UFFDIO_COPY from an unmapped source takes the slow path. */
+        memset(e->fault_bounce, 0, SWAP_FAULT_AROUND_MAX * SWAP_PAGE);
+
+        bool spin = false, prefetching = false;
         for (;;) {
+                /* A sequential stream: copy on ahead of it, one cluster per step, as long as no
+                 * fault is pending (faults always go first). */
+                if (prefetching) {
+                        int k = poll(pfd, 2, 0);
+                        if (k < 0 && errno != EINTR)
+                                break;
+                        if (k > 0)
+                                goto ready;
+                        if (k == 0) {
+                                pthread_mutex_lock(&e->lock);
+                                prefetching = prefetch_step(e);
+                                pthread_mutex_unlock(&e->lock);
+                                spin = !prefetching;
+                        }
+                        continue;
+                }
                 /* Faults come in streams (a vCPU touching one missing page after another): after a
                  * batch, spin on the uffd for a little while, so the next fault costs no wakeup of
                  * this thread (a cross-CPU wakeup is tens of µs on this virtualised host). */
@@ -299,6 +430,7 @@ static void *fault_thread(void *userdata)
                 (void)drain(e, &q);
                 for (size_t i = 0; i < q.n; i++)
                         serve(e, &q, q.pages[i]);
+                prefetching = e->pf_active;
                 pthread_mutex_unlock(&e->lock);
                 atomic_store(&e->fault_busy, false);
                 spin = q.n > 0;

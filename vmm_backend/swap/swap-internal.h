@@ -24,6 +24,7 @@
 #define SWAP_TRIM_STEP_PAGES 1024u /* crosvm's MAX_TRIM_PAGES */
 #define SWAP_FAULT_AROUND_MAX 256u
 #define SWAP_FAULT_READAHEAD_SLOTS 1024u /* 4 MiB of the file read ahead of a sequential stream */
+#define SWAP_PREFETCH_PAGES 2048u  /* a sequential stream is copied in up to 8 MiB ahead of the guest */
 #define SWAP_FAULT_SPIN_NS 50000u  /* spin after a fault batch before sleeping in poll */
 #define SWAP_COMMIT_PAGES 16384u   /* fdatasync + commit every 64 MiB of swap-out */
 
@@ -91,11 +92,16 @@ struct SwapEngine {
         int fault_stop_fd;
         atomic_bool fault_busy;
 
-        /* fault thread only */
+        /* fault thread (and enable, which resets them), under lock */
         uint64_t fa_next;
         unsigned fa_window;
         uint64_t fa_ra_end; /* file slots below this were already read ahead for the stream */
         uint8_t *fault_bounce; /* SWAP_FAULT_AROUND_MAX pages */
+        /* The sequential stream being prefetched (swap-fault.c): pages [.., pf_next) are in, the
+         * copy goes on up to pf_end while no fault is pending; pf_trip is a swapped page left out
+         * on purpose, at about half the window, whose fault tells how far the guest got. */
+        bool pf_active;
+        uint64_t pf_next, pf_end, pf_trip_at, pf_trip;
         /* worker (or the freeing thread once the worker is gone) only */
         uint8_t *worker_bounce; /* SWAP_CHUNK_PAGES pages */
 
