@@ -2,7 +2,8 @@
 # vmm_backend/swap/: vmm-swap (see swap.h). VMM_SWAP_OBJS goes into the VMM binary; the engine alone
 # (SWAP_ENGINE_OBJS) needs no KVM, VM or control server, so tests and the benchmark link just that.
 SWAP_ENGINE_OBJS := $(B)/obj/vmm_backend/swap/swap-engine.o $(B)/obj/vmm_backend/swap/swap-fault.o \
-	$(B)/obj/vmm_backend/swap/swap-jobs.o $(B)/obj/vmm_backend/swap/swap-pages.o $(B)/obj/vmm_backend/swap/uffd.o
+	$(B)/obj/vmm_backend/swap/swap-jobs.o $(B)/obj/vmm_backend/swap/swap-in.o \
+	$(B)/obj/vmm_backend/swap/swap-pages.o $(B)/obj/vmm_backend/swap/uffd.o
 VMM_SWAP_OBJS := $(SWAP_ENGINE_OBJS) $(B)/obj/vmm_backend/swap/swap-vmm.o
 
 # cmocka unit tests of the engine (SKIP without userfaultfd)
