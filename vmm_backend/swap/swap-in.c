@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmm-swap swap-in: staged and file pages back into guest RAM with UFFDIO_COPY, read ahead by a
- * reader thread so the file reads and the copies into guest RAM overlap (one after the other on
- * one thread their costs add up: 0.4x of a plain file read; overlapped on two CPUs about 0.7x). */
+/* vmm-swap swap-in: staged and file pages back into guest RAM with UFFDIO_COPY. A reader thread
+ * reads the next chunks into a ring of buffers while the copying thread copies the current one, so
+ * file reads and copies overlap instead of adding up. */
 #include <fcntl.h>
 
 #include "vmm_backend/swap/swap-internal.h"
 #include "vmm_backend/swap/uffd.h"
 
-#define IN_DEPTH 4u /* chunks in flight: 8 MiB of buffers (deeper did not read faster here) */
+#define IN_DEPTH 4u /* chunks planned ahead: 8 MiB of buffers (the file is read ahead further) */
 
 /* A planned run of consecutive swapped pages. Its state is snapshotted when it is planned (lock
  * held), its content read without the lock, and only pages whose state is still the snapshot's are
