@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -401,6 +402,143 @@ static void test_exit_while_enabled(void **state)
                 assert_true(page_is(f, p, page_byte(p)));
 }
 
+/* Wait until the swap-in has copied its first pages (or finished): the next chunks are planned and
+ * being read then. A bounded busy poll, no timing assumption: if it finished, the test still holds. */
+static void wait_swap_in_started(Fixture *f)
+{
+        SwapStatusInfo s;
+        for (unsigned i = 0; i < 10000000; i++) {
+                swap_engine_status(f->e, &s);
+                if (s.state != SWAP_STATE_SWAP_IN_IN_PROGRESS || s.swap_pages < NPAGES)
+                        return;
+        }
+}
+
+static unsigned count_threads(void)
+{
+        DIR *d = opendir("/proc/self/task");
+        unsigned n = 0;
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));)
+                n += de->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+/* Swap-in of a mix of staged and file pages (chunks read from both), counted exactly: with nothing
+ * racing it, every swapped page is copied once and the transition counts them all. */
+static void test_swap_in_mixed_sources(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        /* Fault in scattered pages (one read each) and change some: a refresh stages them again,
+         * their neighbours stay in the file. */
+        for (uint64_t p = 3; p < NPAGES; p += 97) {
+                assert_true(page_is(f, p, page_byte(p)));
+                if (p % 2)
+                        memset(f->mem.host + p * PAGE, 0xa5, PAGE);
+        }
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        swap_engine_status(f->e, &s);
+        assert_true(s.staging_pages > 0);
+        assert_true(s.swap_pages > 0);
+        uint64_t swapped = s.staging_pages + s.swap_pages;
+
+        unsigned threads = count_threads();
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+        assert_int_equal(s.transition_pages, swapped);
+        assert_int_equal(s.staging_pages, 0);
+        assert_int_equal(s.swap_pages, 0);
+        assert_int_equal(s.resident_pages, NPAGES);
+        assert_int_equal(count_threads(), threads); /* the reader thread is gone */
+        for (uint64_t p = 0; p < NPAGES; p++) {
+                bool changed = p >= 3 && (p - 3) % 97 == 0 && p % 2;
+                assert_true(page_is(f, p, changed ? 0xa5 : page_byte(p)));
+        }
+}
+
+/* An enable while the swap-in runs aborts it (the reader thread stops and is joined); the pages
+ * already in and those still swapped are all intact, and a second disable finishes the job. */
+static void test_swap_in_aborted(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        unsigned threads = count_threads();
+
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        wait_swap_in_started(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0); /* aborts the swap-in wherever it is */
+        assert_int_equal(count_threads(), threads);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_PENDING);
+        assert_int_equal(s.staging_pages + s.swap_pages, NPAGES);
+        for (uint64_t p = 0; p < NPAGES; p += 7)
+                assert_true(page_is(f, p, page_byte(p)));
+
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+        assert_int_equal(s.staging_pages, 0);
+        assert_int_equal(s.swap_pages, 0);
+        assert_int_equal(count_threads(), threads);
+        for (uint64_t p = 0; p < NPAGES; p++)
+                assert_true(page_is(f, p, page_byte(p)));
+}
+
+/* Balloon REMOVEs and guest writes while the swap-in runs (they may hit chunks planned and read
+ * but not copied yet): a removed page stays zero, a page written after its fault keeps the write,
+ * whichever side gets to a page first. */
+#define RM_FIRST 1024u
+#define WR_FIRST 1536u
+static void test_swap_in_races(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        /* The first 2 MiB chunk is in: the next ones are planned and being read ahead. Remove the
+         * third, write into the fourth. */
+        wait_swap_in_started(f);
+        assert_int_equal(madvise(f->mem.host + RM_FIRST * PAGE, 512 * PAGE, MADV_REMOVE), 0);
+        for (uint64_t p = WR_FIRST; p < WR_FIRST + 512; p += 5)
+                f->mem.host[p * PAGE + 1] = 0x77;
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+        assert_int_equal(s.staging_pages, 0);
+        assert_int_equal(s.swap_pages, 0);
+        for (uint64_t p = 0; p < NPAGES; p++) {
+                const uint8_t *a = f->mem.host + p * PAGE;
+                uint8_t want = p >= RM_FIRST && p < RM_FIRST + 512 ? 0 : page_byte(p);
+                bool written = p >= WR_FIRST && p < WR_FIRST + 512 && (p - WR_FIRST) % 5 == 0;
+                assert_int_equal(a[0], want);
+                assert_int_equal(a[1], written ? 0x77 : want);
+                assert_true(memcmp(a + 2, a + 3, PAGE - 3) == 0 && a[2] == want);
+        }
+}
+
 /* Exit 77 with the reason when this machine has no usable userfaultfd. */
 static void skip_without_userfaultfd(void)
 {
@@ -432,6 +570,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_remove_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_trim_and_fault_around, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_while_enabled, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_swap_in_races, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
