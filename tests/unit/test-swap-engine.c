@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -539,6 +540,55 @@ static void test_swap_in_races(void **state)
         }
 }
 
+/* Faults the fault thread cannot queue (as if out of memory: a test limit of one per round) are
+ * not lost: their threads are woken, fault again and are served. Four threads read every page of
+ * their quarter of staged RAM at once; each finishes with the right data. */
+#define TOUCHERS 4u
+typedef struct Toucher {
+        Fixture *f;
+        unsigned idx;
+        uint64_t bad;
+} Toucher;
+
+static void *toucher(void *arg)
+{
+        Toucher *t = arg;
+        uint64_t per = NPAGES / TOUCHERS;
+        for (uint64_t p = t->idx * per; p < (t->idx + 1) * per; p += 3)
+                t->bad += !page_is(t->f, p, page_byte(p));
+        return NULL;
+}
+
+static void test_fault_queue_overflow(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        swap_engine_test_limit_fault_queue(f->e, 1);
+        pthread_t th[TOUCHERS];
+        Toucher t[TOUCHERS];
+        for (unsigned i = 0; i < TOUCHERS; i++) {
+                t[i] = (Toucher){ .f = f, .idx = i };
+                assert_int_equal(pthread_create(&th[i], NULL, toucher, &t[i]), 0);
+        }
+        for (unsigned i = 0; i < TOUCHERS; i++) {
+                assert_int_equal(pthread_join(th[i], NULL), 0);
+                assert_int_equal(t[i].bad, 0);
+        }
+        swap_engine_test_limit_fault_queue(f->e, 0);
+        swap_engine_status(f->e, &s);
+        /* Four threads faulting at once leave more than one fault per round: some were refused. */
+        assert_non_null(strstr(s.last_error, "fault queue"));
+        assert_int_equal(s.state, SWAP_STATE_PENDING);
+        assert_true(s.copied_from_staging_pages > 0);
+        assert_int_equal(s.staging_pages + s.copied_from_staging_pages, NPAGES);
+        for (uint64_t p = 0; p < NPAGES; p++)
+                assert_true(page_is(f, p, page_byte(p)));
+}
+
 /* Exit 77 with the reason when this machine has no usable userfaultfd. */
 static void skip_without_userfaultfd(void)
 {
@@ -573,6 +623,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_races, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fault_queue_overflow, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,11 @@ static SwapJob job_stop(SwapEngine *e)
         return j;
 }
 
+void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit)
+{
+        atomic_store(&e->test_fault_queue_limit, limit);
+}
+
 int swap_engine_wait_idle(SwapEngine *e, int timeout_ms)
 {
         struct timespec until;

@@ -21,10 +21,15 @@ static inline void cpu_relax(void)
 typedef struct FaultQueue {
         uint64_t *pages;
         size_t n, cap;
+        /* A fault could not be queued (no memory): its thread stays blocked until woken. */
+        bool overflow;
 } FaultQueue;
 
-static int queue_push(FaultQueue *q, uint64_t p)
+static int queue_push(SwapEngine *e, FaultQueue *q, uint64_t p)
 {
+        size_t limit = atomic_load(&e->test_fault_queue_limit);
+        if (limit && q->n >= limit)
+                return -ENOMEM;
         if (q->n == q->cap) {
                 size_t cap = q->cap ? q->cap * 2 : 256;
                 uint64_t *np = realloc(q->pages, cap * sizeof(uint64_t));
@@ -59,9 +64,11 @@ static size_t drain(SwapEngine *e, FaultQueue *q)
                                 uint64_t a = m->arg.pagefault.address;
                                 if (a < base || a >= end)
                                         continue;
-                                if (queue_push(q, (a - base) / SWAP_PAGE) < 0) {
-                                        /* Cannot remember it: serve it right away instead. */
+                                if (queue_push(e, q, (a - base) / SWAP_PAGE) < 0) {
+                                        /* Cannot remember it: after this round every waiter
+                                         * is woken and faults again (a fresh message). */
                                         swap_set_error(e, -ENOMEM, "fault queue");
+                                        q->overflow = true;
                                 }
                         } else if (m->event == UFFD_EVENT_REMOVE) {
                                 uint64_t s = MAX(m->arg.remove.start, base), t = MIN(m->arg.remove.end, end);
@@ -430,6 +437,12 @@ static void *fault_thread(void *userdata)
                 (void)drain(e, &q);
                 for (size_t i = 0; i < q.n; i++)
                         serve(e, &q, q.pages[i]);
+                if (q.overflow) {
+                        /* A woken thread whose page is still missing faults again (the kernel
+                         * retries the fault), so no fault is ever lost. */
+                        q.overflow = false;
+                        (void)uffd_wake(e->uffd, e->mem.host, e->mem.size);
+                }
                 prefetching = e->pf_active;
                 pthread_mutex_unlock(&e->lock);
                 atomic_store(&e->fault_busy, false);

@@ -91,6 +91,7 @@ struct SwapEngine {
         bool fault_thread_started, worker_started;
         int fault_stop_fd;
         atomic_bool fault_busy;
+        atomic_size_t test_fault_queue_limit; /* 0: none (swap_engine_test_limit_fault_queue) */
 
         /* fault thread (and enable, which resets them), under lock */
         uint64_t fa_next;

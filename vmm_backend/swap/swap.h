@@ -61,7 +61,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SwapEngine *, swap_engine_free);
  *            resume -> Pending. Aborts trim and swap-in (the "refresh").
  *   trim     Pending only -> TrimInProgress -> Pending (background).
  *   out      Pending only -> SwapOutInProgress -> Active, or Pending + last_error on a write error.
- *   disable  any enabled state (not Ready: -EINVAL; SwapInInProgress: -EALREADY) ->
+ *   disable  any enabled state (not Ready: -EINVAL; SwapInInProgress: -EBUSY) ->
  *            SwapInInProgress -> Ready (background). */
 int swap_engine_enable(SwapEngine *e, const char **ret_message);
 int swap_engine_trim(SwapEngine *e, const char **ret_message);
@@ -78,6 +78,11 @@ void swap_engine_dispatch(SwapEngine *e);
 /* For tests and benchmarks: wait until no background job (trim, swap-out, swap-in, file cleanup)
  * runs. Returns 0, or -ETIMEDOUT after timeout_ms (< 0: forever). */
 int swap_engine_wait_idle(SwapEngine *e, int timeout_ms);
+
+/* Test only: the fault thread queues at most `limit` faults per round (0: no limit), as if memory
+ * ran out; the faults it cannot queue must still be served (their threads are woken to fault
+ * again). */
+void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit);
 
 /* ControlSwapOps on top of the ops above (the `swap` pointer is the SwapEngine). */
 extern const ControlSwapOps swap_engine_control_ops;
