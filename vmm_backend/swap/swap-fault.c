@@ -126,11 +126,6 @@ static void account_filled(SwapEngine *e, uint64_t p, uint64_t n, bool speculati
                 e->fault_around += n - 1;
 }
 
-static bool page_swapped(SwapEngine *e, uint64_t p)
-{
-        return (e->page_flags[p] & PAGE_STAGED) || (e->page_slot[p] & SLOT_PRESENT);
-}
-
 /* p has content in guest RAM that did not come through us (UFFDIO_COPY said EEXIST): forget its
  * staged and file copies; the guest's copy wins. */
 static void forget_swapped(SwapEngine *e, uint64_t p)

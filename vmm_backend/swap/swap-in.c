@@ -37,9 +37,18 @@ typedef struct InPipe {
         uint64_t ra_end;     /* file bytes below this were read ahead; reader only */
 } InPipe;
 
-static bool page_swapped(SwapEngine *e, uint64_t p)
+/* Swap-in takes staging first (memory only, no I/O), then the file, as crosvm does. */
+typedef enum InSource {
+        IN_STAGED,
+        IN_FILE,
+        _IN_SOURCE_MAX,
+} InSource;
+
+static bool page_in_source(const SwapEngine *e, uint64_t p, InSource src)
 {
-        return (e->page_flags[p] & PAGE_STAGED) || (e->page_slot[p] & SLOT_PRESENT);
+        if (e->page_flags[p] & PAGE_STAGED)
+                return src == IN_STAGED;
+        return src == IN_FILE && (e->page_slot[p] & SLOT_PRESENT);
 }
 
 static void account_swapped_in(SwapEngine *e, uint64_t p, uint64_t n)
@@ -116,18 +125,18 @@ static int chunk_read(SwapEngine *e, InChunk *c, uint64_t *ra_end)
         return 0;
 }
 
-/* Plan a chunk from the first swapped page at or after *cursor: up to 2 MiB of consecutive swapped
- * pages below end, with a snapshot of their state. Lock held. Returns false if there is none. */
-static bool chunk_plan(SwapEngine *e, InChunk *c, uint64_t *cursor, uint64_t end)
+/* Plan a chunk from the first page swapped to src at or after *cursor: up to 2 MiB of consecutive
+ * such pages below end, with a snapshot of their state. Lock held. Returns false if there is none. */
+static bool chunk_plan(SwapEngine *e, InChunk *c, uint64_t *cursor, uint64_t end, InSource src)
 {
         uint64_t p = *cursor, k = 0;
-        while (p < end && !page_swapped(e, p))
+        while (p < end && !page_in_source(e, p, src))
                 p++;
         c->first = p;
         c->need_read = false;
         c->ready = false;
         c->error = 0;
-        for (; k < SWAP_CHUNK_PAGES && p + k < end && page_swapped(e, p + k); k++) {
+        for (; k < SWAP_CHUNK_PAGES && p + k < end && page_in_source(e, p + k, src); k++) {
                 c->flags[k] = e->page_flags[p + k] & PAGE_STAGED;
                 c->slots[k] = e->page_slot[p + k];
                 c->need_read = c->need_read || !c->flags[k];
@@ -140,7 +149,7 @@ static bool chunk_plan(SwapEngine *e, InChunk *c, uint64_t *cursor, uint64_t end
 /* UFFDIO_COPY the chunk's pages whose state is still as planned; pages a fault or a REMOVE took
  * meanwhile are skipped, a page found swapped otherwise than planned is planned and read again
  * here. Lock held (dropped between copies so faults go first). */
-static int chunk_copy(SwapEngine *e, InChunk *c, uint64_t *done)
+static int chunk_copy(SwapEngine *e, InChunk *c, InSource src, uint64_t *done)
 {
         uint64_t pos = c->first, end = c->first + c->n;
 
@@ -152,14 +161,14 @@ static int chunk_copy(SwapEngine *e, InChunk *c, uint64_t *done)
                        e->page_slot[pos + ok] == c->slots[i + ok])
                         ok++;
                 if (ok == 0) {
-                        if (!page_swapped(e, pos)) {
+                        if (!page_in_source(e, pos, src)) {
                                 pos++; /* faulted in or removed: the guest's state wins */
                                 continue;
                         }
                         /* Cannot happen today (only enable and swap-out make pages swapped, and
                          * they stop swap-in first); still never copy content not validated. */
                         uint64_t cursor = pos;
-                        (void)chunk_plan(e, c, &cursor, end);
+                        (void)chunk_plan(e, c, &cursor, end, src);
                         pthread_mutex_unlock(&e->lock);
                         int r = chunk_read(e, c, NULL);
                         pthread_mutex_lock(&e->lock);
@@ -168,9 +177,9 @@ static int chunk_copy(SwapEngine *e, InChunk *c, uint64_t *done)
                         continue;
                 }
 
-                const uint8_t *src = c->need_read ? c->buf + i * SWAP_PAGE : e->staging + pos * SWAP_PAGE;
+                const uint8_t *from = c->need_read ? c->buf + i * SWAP_PAGE : e->staging + pos * SWAP_PAGE;
                 size_t copied;
-                int cr = uffd_copy(e->uffd, swap_guest_page(e, pos), src, ok * SWAP_PAGE, true, &copied);
+                int cr = uffd_copy(e->uffd, swap_guest_page(e, pos), from, ok * SWAP_PAGE, true, &copied);
                 uint64_t d = copied / SWAP_PAGE;
                 if (d > 0) {
                         account_swapped_in(e, pos, d);
@@ -290,12 +299,12 @@ static InChunk *pipe_wait_head(InPipe *pp)
         return c;
 }
 
-/* UFFDIO_COPY every staged or file-present page in [first, first+n) back into guest RAM, in runs
- * of <= 2 MiB read ahead by the reader thread, skipping pages the guest faulted in meanwhile. Lock
- * held (dropped while waiting for reads and between copies). */
+/* UFFDIO_COPY every staged, then every file-present page in [first, first+n) back into guest RAM,
+ * in runs of <= 2 MiB read ahead by the reader thread, skipping pages the guest faulted in
+ * meanwhile. Lock held (dropped while waiting for reads and between copies). */
 int swap_copy_in_range(SwapEngine *e, uint64_t first, uint64_t n, uint64_t *ret_done)
 {
-        uint64_t cursor = first, end = first + n, done = 0;
+        uint64_t end = first + n, done = 0;
         InPipe pp;
         int r = 0;
 
@@ -303,20 +312,25 @@ int swap_copy_in_range(SwapEngine *e, uint64_t first, uint64_t n, uint64_t *ret_
         pipe_start(&pp, e);
         pthread_mutex_lock(&e->lock);
 
-        for (;;) {
-                if (e->abort_job) {
-                        r = -ECANCELED;
-                        break;
+        for (InSource src = IN_STAGED; r == 0 && src < _IN_SOURCE_MAX; src++) {
+                /* The ring is empty between passes: every planned chunk was consumed. */
+                uint64_t cursor = first;
+                for (;;) {
+                        if (e->abort_job) {
+                                r = -ECANCELED;
+                                break;
+                        }
+                        while (pp.tail - pp.head < pp.depth &&
+                               chunk_plan(e, &pp.ring[pp.tail % pp.depth], &cursor, end, src))
+                                pipe_submit(&pp);
+                        if (pp.head == pp.tail)
+                                break;
+                        InChunk *c = pipe_wait_head(&pp);
+                        r = c->error < 0 ? c->error : chunk_copy(e, c, src, &done);
+                        pp.head++;
+                        if (r < 0)
+                                break;
                 }
-                while (pp.tail - pp.head < pp.depth && chunk_plan(e, &pp.ring[pp.tail % pp.depth], &cursor, end))
-                        pipe_submit(&pp);
-                if (pp.head == pp.tail)
-                        break;
-                InChunk *c = pipe_wait_head(&pp);
-                r = c->error < 0 ? c->error : chunk_copy(e, c, &done);
-                pp.head++;
-                if (r < 0)
-                        break;
         }
 
         pthread_mutex_unlock(&e->lock);

@@ -137,6 +137,13 @@ void swap_transition_end(SwapEngine *e);
 bool swap_page_is_zero(const uint8_t *page);
 
 /* swap-fault.c */
+/* p is missing from guest RAM and has content elsewhere: in staging, or current in the file. Lock
+ * held. */
+static inline bool page_swapped(const SwapEngine *e, uint64_t p)
+{
+        return (e->page_flags[p] & PAGE_STAGED) || (e->page_slot[p] & SLOT_PRESENT);
+}
+
 int swap_fault_thread_start(SwapEngine *e);
 void swap_fault_thread_stop(SwapEngine *e);
 /* Let pending faults run first (background jobs call this between steps). */
