@@ -102,6 +102,10 @@ bad_op_in_swap_in() {
         if [[ "$out" =~ "in progress" ]]; then
                 SEEN_SWAP_IN=1
                 log "refused: swap $op in SwapInInProgress: ${out##*: }"
+                # unchanged: still swapping in, or finished meanwhile
+                local st
+                st=$(state)
+                [ "$st" = SwapInInProgress ] || [ "$st" = Ready ] || fail "state $st after a refused swap $op in a swap-in"
         else
                 assert_eq "$(state)" Ready "state after swap $op was refused outside a swap-in ($out)"
         fi
@@ -264,10 +268,13 @@ for try in 1 2 3 4 5 6 7 8; do
 done
 [ -n "${SEEN_SWAP_IN:-}" ] || fail "never caught SwapInInProgress to test the bad ops in it"
 
-log "slow file cleanup"
+log "slow file cleanup (after a swap-out without trim: zero pages are still not written)"
 swap_op enable
 swap_op out
 wait_state Active
+swapped=$(metric swap_pages)
+[ "$swapped" -ge "$FILL_PAGES" ] && [ "$swapped" -lt $((FILL_PAGES + 512)) ] ||
+        fail "swap_pages $swapped after a swap-out without trim ($FILL_PAGES filled, $ZERO_PAGES zero)"
 swap_op disable --slow-file-cleanup
 wait_state Ready
 for i in $(seq 100); do

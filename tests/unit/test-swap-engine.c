@@ -389,6 +389,55 @@ static void test_trim_and_fault_around(void **state)
         assert_int_equal(s.swap_pages, NPAGES - 64 - 1);
 }
 
+/* Swap-out without a trim first still never writes an all-zero page: it leaves staging and the
+ * file and faults back as a zero page. Scattered zero pages (runs of slots broken up) and a page
+ * with a stale file copy that became zero. */
+static void test_out_skips_zero_pages(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+        uint64_t nzero = 0;
+
+        fill_all(f);
+        for (uint64_t p = 0; p < NPAGES; p++)
+                if (p % 5 == 2 || (p >= 700 && p < 900)) {
+                        memset(f->mem.host + p * PAGE, 0, PAGE);
+                        nzero++;
+                }
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_ACTIVE);
+        assert_int_equal(s.staging_pages, 0);
+        assert_int_equal(s.swap_pages, NPAGES - nzero);
+        assert_int_equal(s.transition_pages, NPAGES - nzero);
+
+        /* page 1 comes back from the file, is zeroed, is staged again and swapped out again */
+        assert_true(page_is(f, 1, page_byte(1)));
+        memset(f->mem.host + PAGE, 0, PAGE);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_ACTIVE);
+        assert_int_equal(s.staging_pages, 0);
+        assert_true(s.swap_pages <= NPAGES - nzero - 1);
+
+        uint64_t zeroed = s.zeroed_pages;
+        for (uint64_t p = 0; p < NPAGES; p++) {
+                bool z = p == 1 || p % 5 == 2 || (p >= 700 && p < 900);
+                assert_true(page_is(f, p, z ? 0 : page_byte(p)));
+        }
+        swap_engine_status(f->e, &s);
+        assert_true(s.zeroed_pages > zeroed);
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+}
+
 static void test_exit_while_enabled(void **state)
 {
         Fixture *f = *state;
@@ -619,6 +668,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_pause_hook, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_remove_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_trim_and_fault_around, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_out_skips_zero_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_while_enabled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),

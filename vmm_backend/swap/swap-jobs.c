@@ -196,6 +196,25 @@ static int commit(SwapEngine *e, PageRef *pend, size_t n)
         return r;
 }
 
+/* Pages of a swap-out chunk found all zero: out of staging, and out of the file (their slot was
+ * never written for this content), so a later fault gets a zero page. A page faulted in or
+ * removed meanwhile keeps what the fault or the REMOVE made of it. Lock held. */
+static void drop_zero_refs(SwapEngine *e, const PageRef *refs, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                uint64_t p = refs[i].page;
+                e->page_flags[p] &= (uint8_t)~PAGE_WRITING;
+                if (e->page_slot[p] != refs[i].slot + 1)
+                        continue; /* removed (slot freed) meanwhile */
+                if (e->page_flags[p] & PAGE_STAGED) {
+                        e->page_flags[p] &= (uint8_t)~PAGE_STAGED;
+                        e->staging_pages--;
+                }
+                swap_page_drop_file(e, p);
+        }
+        punch_refs(e, refs, n, out_pick);
+}
+
 /* Out of space: give back the blocks of stale copies (kept only so trim can spot clean pages) and
  * of freed slots, so the pages that still need writing may fit. Lock held. */
 static void reclaim_file_space(SwapEngine *e)
@@ -216,6 +235,7 @@ void swap_job_out(SwapEngine *e)
 {
         size_t cap = SWAP_COMMIT_PAGES + SWAP_CHUNK_PAGES;
         _cleanup_free_ PageRef *pend = malloc(cap * sizeof(PageRef));
+        PageRef zero[SWAP_CHUNK_PAGES];
         uint64_t cursor = 0;
         size_t npend = 0;
         bool reclaimed = false;
@@ -254,11 +274,21 @@ void swap_job_out(SwapEngine *e)
                         break;
 
                 pthread_mutex_unlock(&e->lock);
+                /* All-zero pages are not written (as trim would drop them): they read as zero. The
+                 * staging copy of a WRITING page stays intact, so the check needs no lock. */
+                size_t nw = 0, nz = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (swap_page_is_zero(e->staging + chunk[i].page * SWAP_PAGE))
+                                zero[nz++] = chunk[i];
+                        else
+                                chunk[nw++] = chunk[i];
+                }
                 int werr = 0;
-                size_t written = write_refs(e, chunk, n, &werr);
+                size_t written = write_refs(e, chunk, nw, &werr);
                 pthread_mutex_lock(&e->lock);
 
-                for (size_t i = written; i < n; i++) {
+                drop_zero_refs(e, zero, nz);
+                for (size_t i = written; i < nw; i++) {
                         uint64_t p = chunk[i].page;
                         e->page_flags[p] &= (uint8_t)~PAGE_WRITING;
                         /* Unknown content in the slot now: never let trim or a fault trust it. */
