@@ -27,7 +27,7 @@ else
 fi
 used() { stat -f -c '%b %f' "$dir" | awk '{ print $1 - $2 }'; }
 
-for state in ready pending trim_in_progress swap_out_in_progress active swap_in_in_progress; do
+for state in ready pending trim_in_progress swap_out_in_progress active swap_in_in_progress failed; do
     : >"$out"
     "$harness" hold "$dir" "$state" >"$out" 2>&1 &
     pid=$!
@@ -44,6 +44,11 @@ for state in ready pending trim_in_progress swap_out_in_progress active swap_in_
         echo "harness did not reach $state:"; cat "$out"; exit 1
     fi
     line=$(grep '^HOLD' "$out")
+    # The stable states must really be held; a transient one may have finished before the print.
+    case $state in
+    ready | pending | active | failed)
+        [[ "$line" == "HOLD $state (now $state)"* ]] || { echo "harness did not hold $state: $line"; exit 1; } ;;
+    esac
     before=$([ $mounted = 1 ] && used || echo 0)
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
@@ -53,7 +58,7 @@ for state in ready pending trim_in_progress swap_out_in_progress active swap_in_
     [ -z "$(ls -A "$dir")" ] || { echo "swap dir not empty after kill -9 in $state"; ls -la "$dir"; exit 1; }
     [ "$after" = 0 ] || { echo "swap file space not released after kill -9 in $state"; exit 1; }
     case $state in
-    active) [ $mounted = 0 ] || [ "$before" -gt 0 ] || { echo "no swap file blocks seen in $state"; exit 1; } ;;
+    active | failed) [ $mounted = 0 ] || [ "$before" -gt 0 ] || { echo "no swap file blocks seen in $state"; exit 1; } ;;
     esac
 done
 if pgrep -f "$harness hold" >/dev/null; then

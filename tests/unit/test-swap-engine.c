@@ -438,6 +438,44 @@ static void test_out_skips_zero_pages(void **state)
         assert_int_equal(s.state, SWAP_STATE_READY);
 }
 
+/* A swap-in that cannot read the file (EIO) goes to Failed with the reason and loses nothing: the
+ * pages left are still served by faults, and a later disable finishes the job. */
+static void test_swap_in_read_error(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_test_fail_swap_in(f->e, -EIO);
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_FAILED);
+        assert_non_null(strstr(s.last_error, "swap-in failed"));
+        assert_non_null(strstr(s.last_error, strerror(EIO)));
+        assert_int_equal(s.swap_pages, NPAGES);
+        /* trim and swap-out are refused in Failed; the state stays */
+        assert_int_equal(swap_engine_trim(f->e, &msg), -EINVAL);
+        assert_int_equal(swap_engine_out(f->e, &msg), -EINVAL);
+        assert_int_equal(swap_engine_state(f->e), SWAP_STATE_FAILED);
+        for (uint64_t p = 0; p < NPAGES; p += 13)
+                assert_true(page_is(f, p, page_byte(p)));
+
+        swap_engine_test_fail_swap_in(f->e, 0);
+        assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_READY);
+        assert_int_equal(s.swap_pages, 0);
+        assert_int_equal(s.staging_pages, 0);
+        for (uint64_t p = 0; p < NPAGES; p++)
+                assert_true(page_is(f, p, page_byte(p)));
+}
+
 static void test_exit_while_enabled(void **state)
 {
         Fixture *f = *state;
@@ -669,6 +707,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_remove_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_trim_and_fault_around, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_out_skips_zero_pages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_swap_in_read_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_while_enabled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),

@@ -492,6 +492,14 @@ static int cmd_hold(const char *state)
                 op(swap_engine_out(e, &msg), "out", msg);
         if (want == SWAP_STATE_ACTIVE || want == SWAP_STATE_SWAP_IN_IN_PROGRESS)
                 wait_idle(e);
+        if (want == SWAP_STATE_FAILED) {
+                /* a swap-in that cannot read the file: half the pages still only in the file */
+                op(swap_engine_out(e, &msg), "out", msg);
+                wait_idle(e);
+                swap_engine_test_fail_swap_in(e, -EIO);
+                op(swap_engine_disable(e, false, &msg), "disable", msg);
+                wait_idle(e);
+        }
         if (want == SWAP_STATE_SWAP_IN_IN_PROGRESS)
                 op(swap_engine_disable(e, true, &msg), "disable", msg);
         printf("HOLD %s (now %s) file=%" PRId64 "\n", state, swap_state_to_string(swap_engine_state(e)),

@@ -102,6 +102,11 @@ void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit)
         atomic_store(&e->test_fault_queue_limit, limit);
 }
 
+void swap_engine_test_fail_swap_in(SwapEngine *e, int err)
+{
+        atomic_store(&e->test_swap_in_error, MIN(err, 0));
+}
+
 int swap_engine_wait_idle(SwapEngine *e, int timeout_ms)
 {
         struct timespec until;

@@ -116,7 +116,10 @@ static int chunk_read(SwapEngine *e, InChunk *c, uint64_t *ra_end)
                                 k++;
                         if (ra_end)
                                 read_ahead(e, ra_end, s0, k);
-                        r = pread_full(e->file_fd, c->buf + i * SWAP_PAGE, k * SWAP_PAGE, (off_t)s0 * SWAP_PAGE);
+                        r = atomic_load(&e->test_swap_in_error);
+                        if (r == 0)
+                                r = pread_full(e->file_fd, c->buf + i * SWAP_PAGE, k * SWAP_PAGE,
+                                               (off_t)s0 * SWAP_PAGE);
                 }
                 if (r < 0)
                         return r;

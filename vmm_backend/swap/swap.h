@@ -84,6 +84,10 @@ int swap_engine_wait_idle(SwapEngine *e, int timeout_ms);
  * again). */
 void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit);
 
+/* Test only: the swap-in job's reads of the swap file fail with err (< 0, as a disk would with
+ * -EIO) until called again with 0. Faults still read the file. */
+void swap_engine_test_fail_swap_in(SwapEngine *e, int err);
+
 /* ControlSwapOps on top of the ops above (the `swap` pointer is the SwapEngine). */
 extern const ControlSwapOps swap_engine_control_ops;
 
