@@ -169,6 +169,9 @@ verdict a_enable_vs_memcpy "$(ratio "$en_gibs" "$memcpy")" ">=" 0.5
 verdict b_out_vs_dd "$(ratio "$out_mibs" "$dd_mibs")" ">=" 0.8
 verdict c_staging_p50_vs_first_touch "$(ratio "$(field "$fs" p50_ns)" "$(field "$ft" p50_ns)")" "<=" 2
 echo "ratio_c_staging_p50_vs_uffd_zeropage_p50 $(ratio "$(field "$fs" p50_ns)" "$(field "$fz" p50_ns)") x"
+# The floor of any fault served through userfaultfd here (nothing read or copied) against the same
+# first touch: when this alone is above 2, target (c) is out of reach of a userfaultfd design.
+echo "ratio_c_uffd_zeropage_p50_vs_first_touch $(ratio "$(field "$fz" p50_ns)" "$(field "$ft" p50_ns)") x"
 echo "ratio_c_file_p50_vs_first_touch $(ratio "$(field "$ff" p50_ns)" "$(field "$ft" p50_ns)") x"
 echo "ratio_c_file_p50_vs_pread_4k $(ratio "$(us "$(field "$ff" p50_ns)")" "$(awk '/^pread_4k_cold_p50/ { print $2 }' <<<"$ref")") x"
 verdict d_scan_swapped_vs_never_touched "$(ratio "$(field "$scan_swapped" mean_ns)" "$(field "$scan_fresh" mean_ns)")" "<=" 1.2
