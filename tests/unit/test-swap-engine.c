@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -476,6 +477,48 @@ static void test_swap_in_read_error(void **state)
                 assert_true(page_is(f, p, page_byte(p)));
 }
 
+/* An enable from Ready that cannot register guest RAM with userfaultfd changes nothing: the memfd
+ * exchange is undone, or, when even that cannot be done, the pages are copied back. Either way
+ * the guest's pages are all there, resident, and a later enable works. */
+static void test_enable_register_fails(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+        const unsigned cases[] = { SWAP_TEST_FAIL_REGISTER, SWAP_TEST_FAIL_REGISTER | SWAP_TEST_FAIL_UNDO_EXCHANGE };
+
+        fill_all(f);
+        memset(f->mem.host + 5 * PAGE, 0, 3 * PAGE);
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                /* a hole (never touched or ballooned), again each round: the reads below fill it */
+                assert_int_equal(fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200 * PAGE,
+                                           40 * PAGE),
+                                 0);
+                swap_engine_test_fail_enable(f->e, cases[c]);
+                assert_int_equal(swap_engine_enable(f->e, &msg), -ENOMEM);
+                assert_non_null(strstr(msg, "userfaultfd"));
+                swap_engine_status(f->e, &s);
+                assert_int_equal(s.state, SWAP_STATE_READY);
+                assert_int_equal(s.staging_pages, 0);
+                assert_int_equal(s.resident_pages, NPAGES - 40);
+                for (uint64_t p = 0; p < NPAGES; p++) {
+                        bool z = (p >= 5 && p < 8) || (p >= 200 && p < 240);
+                        assert_true(page_is(f, p, z ? 0 : page_byte(p)));
+                }
+                assert_int_equal(f->resumes, f->pauses);
+        }
+        swap_engine_test_fail_enable(f->e, 0);
+        assert_int_equal(fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200 * PAGE, 40 * PAGE), 0);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_PENDING);
+        assert_int_equal(s.staging_pages, NPAGES - 40);
+        for (uint64_t p = 0; p < NPAGES; p++) {
+                bool z = (p >= 5 && p < 8) || (p >= 200 && p < 240);
+                assert_true(page_is(f, p, z ? 0 : page_byte(p)));
+        }
+}
+
 static void test_exit_while_enabled(void **state)
 {
         Fixture *f = *state;
@@ -708,6 +751,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_trim_and_fault_around, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_out_skips_zero_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_read_error, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_enable_register_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_while_enabled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),

@@ -102,6 +102,11 @@ void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit)
         atomic_store(&e->test_fault_queue_limit, limit);
 }
 
+void swap_engine_test_fail_enable(SwapEngine *e, unsigned failures)
+{
+        atomic_store(&e->test_enable_failures, failures);
+}
+
 void swap_engine_test_fail_swap_in(SwapEngine *e, int err)
 {
         atomic_store(&e->test_swap_in_error, MIN(err, 0));
@@ -272,6 +277,26 @@ static int exchange_ram_and_staging(SwapEngine *e)
         return 0;
 }
 
+/* The exchange could not be undone (no mapping could be made: out of memory or map count): guest
+ * RAM is mapped from the fresh memfd, unregistered, and its content is in staging. Copy the
+ * resident extents back and empty staging, so the guest never sees a zero where its data was. */
+static void copy_exchanged_back(SwapEngine *e)
+{
+        off_t off = 0, size = (off_t)e->mem.size;
+        while (off < size) {
+                off_t data = lseek(e->staging_fd, off, SEEK_DATA);
+                off_t hole = data < 0 ? -1 : lseek(e->staging_fd, data, SEEK_HOLE);
+                if (data < 0 || hole < 0) {
+                        if (data >= 0 || errno != ENXIO) /* cannot find the extents: copy it all */
+                                memcpy(e->mem.host, e->staging, e->mem.size);
+                        break;
+                }
+                memcpy(e->mem.host + data, e->staging + data, (size_t)(hole - data));
+                off = hole;
+        }
+        swap_staging_punch(e, 0, e->npages);
+}
+
 /* After the exchange: the staging memfd holds exactly the pages that were resident. Mark them
  * (SEEK_DATA/SEEK_HOLE, as move_range finds them). Lock held. */
 static int mark_exchanged(SwapEngine *e, uint64_t *ret_moved)
@@ -385,13 +410,11 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
                                 goto fail_unchanged;
                         }
                 }
-                r = uffd_register_missing(e->uffd, e->mem.host, e->mem.size);
+                unsigned fail = atomic_load(&e->test_enable_failures);
+                r = fail & SWAP_TEST_FAIL_REGISTER ? -ENOMEM : uffd_register_missing(e->uffd, e->mem.host, e->mem.size);
                 if (r < 0) {
-                        if (exchange && exchange_ram_and_staging(e) < 0) {
-                                /* Cannot happen short of running out of mappings: guest RAM is
-                                 * in staging and unregistered, which would read as zero. */
-                                abort();
-                        }
+                        if (exchange && ((fail & SWAP_TEST_FAIL_UNDO_EXCHANGE) || exchange_ram_and_staging(e) < 0))
+                                copy_exchanged_back(e);
                         swap_set_error(e, r, "enable: registering guest RAM with userfaultfd");
                         set_msg(ret_message, "vmm-swap: cannot register guest RAM with userfaultfd");
                         goto fail_unchanged;

@@ -93,6 +93,7 @@ struct SwapEngine {
         atomic_bool fault_busy;
         atomic_size_t test_fault_queue_limit; /* 0: none (swap_engine_test_limit_fault_queue) */
         atomic_int test_swap_in_error;        /* 0: none (swap_engine_test_fail_swap_in) */
+        atomic_uint test_enable_failures;     /* SwapTestEnableFailure bits */
 
         /* fault thread (and enable, which resets them), under lock */
         uint64_t fa_next;

@@ -88,6 +88,14 @@ void swap_engine_test_limit_fault_queue(SwapEngine *e, size_t limit);
  * -EIO) until called again with 0. Faults still read the file. */
 void swap_engine_test_fail_swap_in(SwapEngine *e, int err);
 
+/* Test only: make an enable from Ready fail at registering guest RAM with userfaultfd (-ENOMEM),
+ * and also fail to undo the memfd exchange before it, as if no mapping could be made. */
+typedef enum SwapTestEnableFailure {
+        SWAP_TEST_FAIL_REGISTER = 1 << 0,
+        SWAP_TEST_FAIL_UNDO_EXCHANGE = 1 << 1,
+} SwapTestEnableFailure;
+void swap_engine_test_fail_enable(SwapEngine *e, unsigned failures);
+
 /* ControlSwapOps on top of the ops above (the `swap` pointer is the SwapEngine). */
 extern const ControlSwapOps swap_engine_control_ops;
 
