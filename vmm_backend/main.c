@@ -388,6 +388,9 @@ static int load_kernel(Vm *vm, const Args *a, const MappedFile *kernel, const Ma
                 return r;
         }
         if (bzimage_detect(kernel->data, kernel->size)) {
+                /* The devices are set up before the kernel is loaded: the MP table routes their INTx. */
+                PciIrqRoute routes[PCI_MAX_SLOTS];
+                size_t nroutes = vmm_pci_irq_routes(vm, routes, ELEMENTSOF(routes));
                 BzImageConfig cfg = {
                         .image = kernel->data,
                         .image_size = kernel->size,
@@ -395,6 +398,8 @@ static int load_kernel(Vm *vm, const Args *a, const MappedFile *kernel, const Ma
                         .initrd_size = initrd->size,
                         .cmdline = a->cmdline,
                         .ncpus = a->cpus,
+                        .pci_irqs = routes,
+                        .n_pci_irqs = MIN(nroutes, ELEMENTSOF(routes)),
                 };
                 r = bzimage_load(vm_guest_mem(vm), &cfg, ret, &why);
                 if (r < 0)

@@ -73,6 +73,9 @@ static void make_image(uint8_t *img)
                 img[(SETUP_SECTS + 1) * 512 + i] = (uint8_t)(i * 7 + 1);
 }
 
+/* The VMM's balloon: 00:01.0 INTA# on line 10. */
+static const PciIrqRoute balloon_route[] = { { .slot = 1, .pin = 1, .irq = 10 } };
+
 static int setup(void **state)
 {
         Fixture *f = calloc(1, sizeof(*f));
@@ -81,7 +84,8 @@ static int setup(void **state)
         f->mem.size = RAM_SIZE;
         f->mem.memfd = -1;
         make_image(f->image);
-        f->cfg = (BzImageConfig){ .image = f->image, .image_size = IMAGE_SIZE, .cmdline = "console=ttyS0", .ncpus = 2 };
+        f->cfg = (BzImageConfig){ .image = f->image, .image_size = IMAGE_SIZE, .cmdline = "console=ttyS0", .ncpus = 2,
+                                  .pci_irqs = balloon_route, .n_pci_irqs = 1 };
         *state = f;
         return 0;
 }
@@ -300,6 +304,9 @@ static void test_load(void **state)
         assert_int_equal(rd64(f->mem.host, X86_PML4_ADDR), X86_PDPT_ADDR | 3);
         assert_true(rd64(f->mem.host, X86_BOOT_GDT_ADDR + X86_BOOT_CS) != 0);
         assert_memory_equal(f->mem.host + MPTABLE_START, "_MP_", 4);
+        assert_int_equal(mptable_size(f->cfg.ncpus, f->cfg.pci_irqs, f->cfg.n_pci_irqs),
+                         MP_FLOATING_SIZE + (size_t)(f->mem.host[MPTABLE_START + 20] |
+                                                     f->mem.host[MPTABLE_START + 21] << 8));
         /* No boot structure overlaps another or the kernel. */
         assert_true(X86_BOOT_GDT_ADDR + 40 <= BZIMAGE_ZERO_PAGE_ADDR);
         assert_true(BZIMAGE_ZERO_PAGE_ADDR + 4096 <= BZIMAGE_BOOT_STACK);
@@ -428,6 +435,10 @@ static void test_rejections(void **state)
         f->cfg.ncpus = MPTABLE_MAX_CPUS + 1;
         expect_reject(f, -EINVAL, "vCPUs");
         f->cfg.ncpus = 1;
+        const PciIrqRoute bad_route[] = { { .slot = 1, .pin = 5, .irq = 10 } };
+        f->cfg.pci_irqs = bad_route;
+        expect_reject(f, -EINVAL, "PCI interrupt route");
+        f->cfg.pci_irqs = balloon_route;
         f->cfg.image = NULL;
         expect_reject(f, -EINVAL, "image");
 }

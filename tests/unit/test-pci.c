@@ -373,6 +373,24 @@ static void test_intx(void **state)
         pci_device_set_intx(&nopin->pci, true);
         assert_int_equal(f->irq_calls, calls);
 
+        /* The routes firmware tables get: only the device with a pin, INTA# on line 10. */
+        PciIrqRoute routes[4], one[1];
+        assert_int_equal(pci_bus_irq_routes(f->pci, routes, ELEMENTSOF(routes)), 1);
+        assert_int_equal(routes[0].slot, slot);
+        assert_int_equal(routes[0].pin, 1);
+        assert_int_equal(routes[0].irq, 10);
+        TestDev *d2 = new_dev(1);
+        assert_int_equal(pci_bus_add_device(f->pci, &d2->pci, 11, NULL), 0);
+        assert_int_equal(pci_bus_irq_routes(f->pci, routes, ELEMENTSOF(routes)), 2);
+        assert_int_equal(routes[1].slot, slot + 2);
+        assert_int_equal(routes[1].irq, 11);
+        /* a short array gets the first routes and the full count */
+        assert_int_equal(pci_bus_irq_routes(f->pci, one, 1), 2);
+        assert_int_equal(one[0].slot, slot);
+        assert_int_equal(pci_bus_irq_routes(f->pci, NULL, 0), 2);
+        pci_bus_remove_device(f->pci, &d2->pci);
+        free_dev(d2);
+
         /* Removing a device with its line up lowers it. */
         pci_device_set_intx(&d->pci, true);
         assert_int_equal(f->irq_level[10], 1);

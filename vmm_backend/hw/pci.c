@@ -489,6 +489,24 @@ int pci_bus_add_device(PciBus *b, PciDevice *d, unsigned irq, unsigned *ret_slot
         return 0;
 }
 
+size_t pci_bus_irq_routes(PciBus *b, PciIrqRoute *ret, size_t max)
+{
+        size_t n = 0;
+        pthread_mutex_lock(&b->config_lock);
+        for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++) {
+                const PciDevice *d = b->slots[slot];
+                if (!d || !d->config[PCI_INTERRUPT_PIN])
+                        continue;
+                if (n < max)
+                        ret[n] = (PciIrqRoute){ .slot = (uint8_t)slot,
+                                                .pin = d->config[PCI_INTERRUPT_PIN],
+                                                .irq = (uint8_t)d->irq };
+                n++;
+        }
+        pthread_mutex_unlock(&b->config_lock);
+        return n;
+}
+
 int pci_bus_remove_device(PciBus *b, PciDevice *d)
 {
         if (!d || d->bus != b || d == &b->host_bridge)

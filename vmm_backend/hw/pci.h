@@ -122,6 +122,17 @@ int pci_bus_add_device(PciBus *b, PciDevice *d, unsigned irq, unsigned *ret_slot
  * not reused. Only while no vCPU runs. -ENOENT if d is not on b. */
 int pci_bus_remove_device(PciBus *b, PciDevice *d);
 
+/* How a device's INTx pin reaches an interrupt line, for firmware tables (the MP table). */
+typedef struct PciIrqRoute {
+        uint8_t slot; /* device number on bus 0 */
+        uint8_t pin;  /* PCI_INTERRUPT_PIN: 1 = INTA# .. 4 = INTD# */
+        uint8_t irq;  /* the line (IOAPIC pin) it is wired to */
+} PciIrqRoute;
+
+/* The routes of the devices on b that have an interrupt pin, in slot order; at most max are
+ * written to ret. Returns how many there are (which may exceed max). */
+size_t pci_bus_irq_routes(PciBus *b, PciIrqRoute *ret, size_t max);
+
 /* Config accesses as the guest does them through conf1 (for tests and other transports):
  * reads of absent devices return all ones. len is 1, 2 or 4 and must not cross a dword. */
 uint32_t pci_bus_config_read(PciBus *b, unsigned bus, unsigned slot, unsigned fn, unsigned off, unsigned len);

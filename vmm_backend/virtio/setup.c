@@ -37,6 +37,13 @@ int vmm_pci_bus_get(Vm *vm, PciBus **ret)
         return 0;
 }
 
+size_t vmm_pci_irq_routes(Vm *vm, PciIrqRoute *ret, size_t max)
+{
+        if (!pci_state.bus || pci_state.vm != vm)
+                return 0;
+        return pci_bus_irq_routes(pci_state.bus, ret, max);
+}
+
 static void pci_bus_put(void)
 {
         if (pci_state.users > 0 && --pci_state.users > 0)

@@ -16,6 +16,9 @@
  * on the first call. Before vCPUs start. */
 int vmm_pci_bus_get(Vm *vm, PciBus **ret);
 
+/* The INTx routes of the VM's PCI devices (none before the first device): see pci_bus_irq_routes. */
+size_t vmm_pci_irq_routes(Vm *vm, PciIrqRoute *ret, size_t max);
+
 /* Create the balloon, put it on the VM's PCI bus (slot 1 when it is the first device) and, if ctl
  * is not NULL, install its control ops and emit its events (balloon resized, device reset) there.
  * Call on the main thread before vCPUs start, after control_server_new(). */

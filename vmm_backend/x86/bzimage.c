@@ -87,6 +87,8 @@ int bzimage_load(const GuestMem *m, const BzImageConfig *cfg, X86Entry *ret, con
                 FAIL(-EINVAL, "no kernel image");
         if (cfg->ncpus == 0 || cfg->ncpus > MPTABLE_MAX_CPUS)
                 FAIL(-EINVAL, "unsupported number of vCPUs for the MP table");
+        if (mptable_validate(cfg->ncpus, cfg->pci_irqs, cfg->n_pci_irqs) < 0)
+                FAIL(-EINVAL, "a PCI interrupt route the MP table cannot describe");
         if (cfg->initrd_size > 0 && !cfg->initrd)
                 FAIL(-EINVAL, "initrd size without data");
         img = cfg->image;
@@ -189,7 +191,7 @@ int bzimage_load(const GuestMem *m, const BzImageConfig *cfg, X86Entry *ret, con
         r = x86_write_boot_gdt(m, &e.gdt_base, &e.gdt_limit);
         if (r < 0)
                 FAIL(r, "cannot write the GDT");
-        r = mptable_write(m, cfg->ncpus);
+        r = mptable_write(m, cfg->ncpus, cfg->pci_irqs, cfg->n_pci_irqs);
         if (r < 0)
                 FAIL(r, "cannot write the MP table");
 

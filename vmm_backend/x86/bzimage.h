@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "vmm_backend/guest_mem.h"
+#include "vmm_backend/hw/pci.h"
 #include "vmm_backend/x86/boot.h"
 
 #define BZIMAGE_ZERO_PAGE_ADDR UINT64_C(0x7000)
@@ -65,6 +66,8 @@ typedef struct BzImageConfig {
         size_t initrd_size;
         const char *cmdline;   /* may be NULL; " acpi=off" is appended unless an acpi= option is given */
         unsigned ncpus;
+        const PciIrqRoute *pci_irqs; /* the PCI devices' INTx routes, for the MP table (may be NULL) */
+        size_t n_pci_irqs;
 } BzImageConfig;
 
 /* Validate the image and the configuration, then lay everything out in guest RAM. Errors, with a

@@ -8,18 +8,42 @@
 #define MP_PROCESSOR_SIZE 20
 #define MP_SMALL_ENTRY_SIZE 8
 #define MP_SPEC_REV 4
-#define MP_APIC_VERSION 0x14    /* integrated local APIC */
+#define MP_APIC_VERSION 0x14 /* integrated local APIC */
 #define MP_IOAPIC_VERSION 0x11
 #define MP_CPU_ENABLED 0x01
 #define MP_CPU_BSP 0x02
-#define MP_CPU_SIGNATURE 0x600  /* family 6; informational only */
-#define MP_CPU_FEATURES 0x201   /* FPU | APIC */
-#define MP_LINT_ALL 0xff        /* destination: every local APIC */
+#define MP_CPU_SIGNATURE 0x600 /* family 6; informational only */
+#define MP_CPU_FEATURES 0x201  /* FPU | APIC */
+#define MP_LINT_ALL 0xff       /* destination: every local APIC */
 
-size_t mptable_size(unsigned ncpus)
+/* The IOAPIC pins the PCI routes use (their ISA entries are left out), or -EINVAL for a bad route. */
+static int64_t pci_pins(const PciIrqRoute *pci, size_t npci)
 {
+        uint32_t pins = 0;
+        if (npci > PCI_MAX_SLOTS * 4 || (npci && !pci))
+                return -EINVAL;
+        for (size_t i = 0; i < npci; i++) {
+                if (pci[i].slot >= PCI_MAX_SLOTS || pci[i].pin < 1 || pci[i].pin > 4 ||
+                    pci[i].irq >= MP_IRQ_LINES)
+                        return -EINVAL;
+                pins |= UINT32_C(1) << pci[i].irq;
+        }
+        return pins;
+}
+
+int mptable_validate(unsigned ncpus, const PciIrqRoute *pci, size_t npci)
+{
+        if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS || pci_pins(pci, npci) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+size_t mptable_size(unsigned ncpus, const PciIrqRoute *pci, size_t npci)
+{
+        int64_t pins = pci_pins(pci, npci);
+        size_t isa = MP_IRQ_LINES - (pins < 0 ? 0 : (size_t)__builtin_popcount((uint32_t)pins));
         return MP_FLOATING_SIZE + MP_HEADER_SIZE + (size_t)ncpus * MP_PROCESSOR_SIZE +
-               MP_SMALL_ENTRY_SIZE * (1 /* bus */ + 1 /* ioapic */ + MP_IRQ_LINES + 2 /* LINT0, LINT1 */);
+               MP_SMALL_ENTRY_SIZE * (2 /* buses */ + 1 /* ioapic */ + npci + isa + 2 /* LINT0, LINT1 */);
 }
 
 typedef struct Writer {
@@ -58,22 +82,25 @@ static uint8_t checksum(const uint8_t *p, size_t n)
         return (uint8_t)-sum;
 }
 
-static void w_irq(Writer *w, uint8_t entry, uint8_t type, uint8_t src_irq, uint8_t dst_apic, uint8_t dst_pin)
+/* flags 0: polarity and trigger conform to the source bus (ISA: edge, high; PCI: level, low). */
+static void w_irq(Writer *w, uint8_t entry, uint8_t type, uint8_t src_bus, uint8_t src_irq, uint8_t dst_apic,
+                  uint8_t dst_pin)
 {
         w8(w, entry);
         w8(w, type);
-        w16(w, 0); /* polarity and trigger conform to the bus (ISA: active high, edge) */
-        w8(w, 0);  /* source bus: the ISA bus */
+        w16(w, 0);
+        w8(w, src_bus);
         w8(w, src_irq);
         w8(w, dst_apic);
         w8(w, dst_pin);
 }
 
-int mptable_write(const GuestMem *m, unsigned ncpus)
+int mptable_write(const GuestMem *m, unsigned ncpus, const PciIrqRoute *pci, size_t npci)
 {
-        if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS)
+        if (mptable_validate(ncpus, pci, npci) < 0)
                 return -EINVAL;
-        size_t size = mptable_size(ncpus);
+        int64_t pins = pci_pins(pci, npci);
+        size_t size = mptable_size(ncpus, pci, npci);
         if (MPTABLE_START + size > MPTABLE_LIMIT)
                 return -EINVAL;
         uint8_t *base = guest_mem_ptr(m, MPTABLE_START, size);
@@ -85,7 +112,7 @@ int mptable_write(const GuestMem *m, unsigned ncpus)
         const uint32_t config_addr = (uint32_t)MPTABLE_START + MP_FLOATING_SIZE;
 
         /* Floating pointer structure. */
-        Writer w = { .p = base };
+        Writer w = {.p = base};
         wbytes(&w, "_MP_", 4);
         w32(&w, config_addr);
         w8(&w, 1); /* length in 16-byte units */
@@ -96,7 +123,7 @@ int mptable_write(const GuestMem *m, unsigned ncpus)
         base[10] = checksum(base, MP_FLOATING_SIZE);
 
         /* Configuration table header. */
-        Writer c = { .p = base + MP_FLOATING_SIZE };
+        Writer c = {.p = base + MP_FLOATING_SIZE};
         wbytes(&c, "PCMP", 4);
         w16(&c, 0); /* base table length, below */
         w8(&c, MP_SPEC_REV);
@@ -123,9 +150,12 @@ int mptable_write(const GuestMem *m, unsigned ncpus)
                 w32(&c, 0);
         }
         w8(&c, MP_ENTRY_BUS);
-        w8(&c, 0);
+        w8(&c, MP_BUS_PCI);
+        wbytes(&c, "PCI   ", 6);
+        w8(&c, MP_ENTRY_BUS);
+        w8(&c, MP_BUS_ISA);
         wbytes(&c, "ISA   ", 6);
-        entries++;
+        entries += 2;
 
         w8(&c, MP_ENTRY_IOAPIC);
         w8(&c, ioapic_id);
@@ -134,11 +164,20 @@ int mptable_write(const GuestMem *m, unsigned ncpus)
         w32(&c, MP_IOAPIC_ADDR);
         entries++;
 
-        for (unsigned irq = 0; irq < MP_IRQ_LINES; irq++, entries++)
-                w_irq(&c, MP_ENTRY_IOINT, MP_INT_INT, (uint8_t)irq, ioapic_id, (uint8_t)irq);
+        /* A PCI device's INTx: without this entry Linux finds no IRQ for it ("probably buggy MP
+         * table") and its pin would keep the ISA entry's edge trigger, losing level interrupts. */
+        for (size_t i = 0; i < npci; i++, entries++)
+                w_irq(&c, MP_ENTRY_IOINT, MP_INT_INT, MP_BUS_PCI,
+                      (uint8_t)(pci[i].slot << 2 | (pci[i].pin - 1)), ioapic_id, pci[i].irq);
+        for (unsigned irq = 0; irq < MP_IRQ_LINES; irq++) {
+                if (pins & (INT64_C(1) << irq))
+                        continue;
+                w_irq(&c, MP_ENTRY_IOINT, MP_INT_INT, MP_BUS_ISA, (uint8_t)irq, ioapic_id, (uint8_t)irq);
+                entries++;
+        }
         /* The 8259 feeds LINT0 of the BSP's local APIC (virtual wire); NMI goes to LINT1 of all. */
-        w_irq(&c, MP_ENTRY_LINT, MP_INT_EXTINT, 0, 0, 0);
-        w_irq(&c, MP_ENTRY_LINT, MP_INT_NMI, 0, MP_LINT_ALL, 1);
+        w_irq(&c, MP_ENTRY_LINT, MP_INT_EXTINT, MP_BUS_ISA, 0, 0, 0);
+        w_irq(&c, MP_ENTRY_LINT, MP_INT_NMI, MP_BUS_ISA, 0, MP_LINT_ALL, 1);
         entries += 2;
 
         uint8_t *hdr = base + MP_FLOATING_SIZE;
