@@ -192,14 +192,26 @@ static uint64_t swapped_run(SwapEngine *e, uint64_t p, uint64_t max, uint64_t li
         return n;
 }
 
+/* Whether any page in [from, to) is swapped (to - from is small). */
+static bool any_swapped(SwapEngine *e, uint64_t from, uint64_t to)
+{
+        for (uint64_t p = from; p < to; p++)
+                if (page_swapped(e, p))
+                        return true;
+        return false;
+}
+
 /* Fault-around: sequential faults grow the cluster 1 -> 16 -> 64 -> 256 pages, anything else
  * resets it. Only pages that still have a staged/file copy are included (they are missing from
  * guest RAM), so a page the guest already has is never overwritten. A fault a little past the
- * previous cluster (the guest skipped pages it had) still counts as sequential. */
+ * previous cluster counts as sequential only if the guest skipped nothing swapped on the way (it
+ * went over pages it had): scattered faults in one area (code, stacks, page tables) are no stream,
+ * and must not pull the data around them back into RAM. */
 static uint64_t cluster_size(SwapEngine *e, uint64_t p)
 {
         unsigned w = 1;
-        if (e->fa_next != UINT64_MAX && p >= e->fa_next && p - e->fa_next < SWAP_FAULT_AROUND_MAX)
+        if (e->fa_next != UINT64_MAX && p >= e->fa_next && p - e->fa_next < SWAP_FAULT_AROUND_MAX &&
+            !any_swapped(e, e->fa_next, p))
                 w = e->fa_window < 16 ? 16 : MIN(e->fa_window * 4, SWAP_FAULT_AROUND_MAX);
         e->fa_window = w;
         return MAX(swapped_run(e, p, w, e->npages), UINT64_C(1));
