@@ -519,6 +519,30 @@ static void test_enable_register_fails(void **state)
         }
 }
 
+/* Faults close together but skipping swapped pages (an idle guest's code, stacks and page
+ * tables) are no stream: each brings back only its own page, not the data around it. */
+static void test_scattered_faults_no_fault_around(void **state)
+{
+        Fixture *f = *state;
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        for (uint64_t p = 100; p < 100 + 3 * 40; p += 3)
+                assert_true(page_is(f, p, page_byte(p)));
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.copied_from_staging_pages, 40);
+        assert_int_equal(s.fault_around_pages, 0);
+        assert_int_equal(s.staging_pages, NPAGES - 40);
+
+        /* a scan over pages the guest has and on into swapped ones is still a stream */
+        for (uint64_t p = 100; p < 1100; p++)
+                assert_true(page_is(f, p, page_byte(p)));
+        swap_engine_status(f->e, &s);
+        assert_true(s.fault_around_pages > 500);
+}
+
 static void test_exit_while_enabled(void **state)
 {
         Fixture *f = *state;
@@ -752,6 +776,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_out_skips_zero_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_read_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_enable_register_fails, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scattered_faults_no_fault_around, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_while_enabled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_mixed_sources, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_swap_in_aborted, setup, teardown),
