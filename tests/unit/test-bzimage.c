@@ -74,7 +74,7 @@ static void make_image(uint8_t *img)
 }
 
 /* The VMM's balloon: 00:01.0 INTA# on line 10. */
-static const PciIrqRoute balloon_route[] = { { .slot = 1, .pin = 1, .irq = 10 } };
+static const PciIrqRoute balloon_route[] = {{.slot = 1, .pin = 1, .irq = 10}};
 
 static int setup(void **state)
 {
@@ -84,8 +84,12 @@ static int setup(void **state)
         f->mem.size = RAM_SIZE;
         f->mem.memfd = -1;
         make_image(f->image);
-        f->cfg = (BzImageConfig){ .image = f->image, .image_size = IMAGE_SIZE, .cmdline = "console=ttyS0", .ncpus = 2,
-                                  .pci_irqs = balloon_route, .n_pci_irqs = 1 };
+        f->cfg = (BzImageConfig){.image = f->image,
+                                 .image_size = IMAGE_SIZE,
+                                 .cmdline = "console=ttyS0",
+                                 .ncpus = 2,
+                                 .pci_irqs = balloon_route,
+                                 .n_pci_irqs = 1};
         *state = f;
         return 0;
 }
@@ -435,7 +439,7 @@ static void test_rejections(void **state)
         f->cfg.ncpus = MPTABLE_MAX_CPUS + 1;
         expect_reject(f, -EINVAL, "vCPUs");
         f->cfg.ncpus = 1;
-        const PciIrqRoute bad_route[] = { { .slot = 1, .pin = 5, .irq = 10 } };
+        const PciIrqRoute bad_route[] = {{.slot = 1, .pin = 5, .irq = 10}};
         f->cfg.pci_irqs = bad_route;
         expect_reject(f, -EINVAL, "PCI interrupt route");
         f->cfg.pci_irqs = balloon_route;

@@ -485,14 +485,15 @@ static void test_enable_register_fails(void **state)
         Fixture *f = *state;
         const char *msg = NULL;
         SwapStatusInfo s;
-        const unsigned cases[] = { SWAP_TEST_FAIL_REGISTER, SWAP_TEST_FAIL_REGISTER | SWAP_TEST_FAIL_UNDO_EXCHANGE };
+        const unsigned cases[] = {SWAP_TEST_FAIL_REGISTER,
+                                  SWAP_TEST_FAIL_REGISTER | SWAP_TEST_FAIL_UNDO_EXCHANGE};
 
         fill_all(f);
         memset(f->mem.host + 5 * PAGE, 0, 3 * PAGE);
         for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
                 /* a hole (never touched or ballooned), again each round: the reads below fill it */
-                assert_int_equal(fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200 * PAGE,
-                                           40 * PAGE),
+                assert_int_equal(fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                           200 * PAGE, 40 * PAGE),
                                  0);
                 swap_engine_test_fail_enable(f->e, cases[c]);
                 assert_int_equal(swap_engine_enable(f->e, &msg), -ENOMEM);
@@ -508,7 +509,9 @@ static void test_enable_register_fails(void **state)
                 assert_int_equal(f->resumes, f->pauses);
         }
         swap_engine_test_fail_enable(f->e, 0);
-        assert_int_equal(fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200 * PAGE, 40 * PAGE), 0);
+        assert_int_equal(
+                fallocate(f->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 200 * PAGE, 40 * PAGE),
+                0);
         assert_int_equal(swap_engine_enable(f->e, &msg), 0);
         swap_engine_status(f->e, &s);
         assert_int_equal(s.state, SWAP_STATE_PENDING);
@@ -725,7 +728,7 @@ static void test_fault_queue_overflow(void **state)
         pthread_t th[TOUCHERS];
         Toucher t[TOUCHERS];
         for (unsigned i = 0; i < TOUCHERS; i++) {
-                t[i] = (Toucher){ .f = f, .idx = i };
+                t[i] = (Toucher){.f = f, .idx = i};
                 assert_int_equal(pthread_create(&th[i], NULL, toucher, &t[i]), 0);
         }
         for (unsigned i = 0; i < TOUCHERS; i++) {

@@ -498,9 +498,9 @@ size_t pci_bus_irq_routes(PciBus *b, PciIrqRoute *ret, size_t max)
                 if (!d || !d->config[PCI_INTERRUPT_PIN])
                         continue;
                 if (n < max)
-                        ret[n] = (PciIrqRoute){ .slot = (uint8_t)slot,
-                                                .pin = d->config[PCI_INTERRUPT_PIN],
-                                                .irq = (uint8_t)d->irq };
+                        ret[n] = (PciIrqRoute){.slot = (uint8_t)slot,
+                                               .pin = d->config[PCI_INTERRUPT_PIN],
+                                               .irq = (uint8_t)d->irq};
                 n++;
         }
         pthread_mutex_unlock(&b->config_lock);

@@ -411,9 +411,12 @@ int swap_engine_enable(SwapEngine *e, const char **ret_message)
                         }
                 }
                 unsigned fail = atomic_load(&e->test_enable_failures);
-                r = fail & SWAP_TEST_FAIL_REGISTER ? -ENOMEM : uffd_register_missing(e->uffd, e->mem.host, e->mem.size);
+                r = fail & SWAP_TEST_FAIL_REGISTER
+                            ? -ENOMEM
+                            : uffd_register_missing(e->uffd, e->mem.host, e->mem.size);
                 if (r < 0) {
-                        if (exchange && ((fail & SWAP_TEST_FAIL_UNDO_EXCHANGE) || exchange_ram_and_staging(e) < 0))
+                        if (exchange &&
+                            ((fail & SWAP_TEST_FAIL_UNDO_EXCHANGE) || exchange_ram_and_staging(e) < 0))
                                 copy_exchanged_back(e);
                         swap_set_error(e, r, "enable: registering guest RAM with userfaultfd");
                         set_msg(ret_message, "vmm-swap: cannot register guest RAM with userfaultfd");
