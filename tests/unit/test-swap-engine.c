@@ -71,6 +71,21 @@ static bool page_is(Fixture *f, uint64_t p, uint8_t v)
         return true;
 }
 
+/* Every page filled, staged and written to the swap file: state Active, nothing in staging. */
+static void fill_and_swap_out(Fixture *f)
+{
+        const char *msg = NULL;
+        SwapStatusInfo s;
+
+        fill_all(f);
+        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
+        assert_int_equal(swap_engine_out(f->e, &msg), 0);
+        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        swap_engine_status(f->e, &s);
+        assert_int_equal(s.state, SWAP_STATE_ACTIVE);
+        assert_int_equal(s.swap_pages, NPAGES);
+}
+
 static int setup(void **state)
 {
         Fixture *f = calloc(1, sizeof(*f));
@@ -447,10 +462,7 @@ static void test_swap_in_read_error(void **state)
         const char *msg = NULL;
         SwapStatusInfo s;
 
-        fill_all(f);
-        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
-        assert_int_equal(swap_engine_out(f->e, &msg), 0);
-        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        fill_and_swap_out(f);
         swap_engine_test_fail_swap_in(f->e, -EIO);
         assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
         assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
@@ -591,10 +603,7 @@ static void test_swap_in_mixed_sources(void **state)
         const char *msg = NULL;
         SwapStatusInfo s;
 
-        fill_all(f);
-        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
-        assert_int_equal(swap_engine_out(f->e, &msg), 0);
-        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        fill_and_swap_out(f);
         /* Fault in scattered pages (one read each) and change some: a refresh stages them again,
          * their neighbours stay in the file. */
         for (uint64_t p = 3; p < NPAGES; p += 97) {
@@ -632,10 +641,7 @@ static void test_swap_in_aborted(void **state)
         const char *msg = NULL;
         SwapStatusInfo s;
 
-        fill_all(f);
-        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
-        assert_int_equal(swap_engine_out(f->e, &msg), 0);
-        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        fill_and_swap_out(f);
         unsigned threads = count_threads();
 
         assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
@@ -670,10 +676,7 @@ static void test_swap_in_races(void **state)
         const char *msg = NULL;
         SwapStatusInfo s;
 
-        fill_all(f);
-        assert_int_equal(swap_engine_enable(f->e, &msg), 0);
-        assert_int_equal(swap_engine_out(f->e, &msg), 0);
-        assert_int_equal(swap_engine_wait_idle(f->e, 60000), 0);
+        fill_and_swap_out(f);
 
         assert_int_equal(swap_engine_disable(f->e, false, &msg), 0);
         /* The first 2 MiB chunk is in: the next ones are planned and being read ahead. Remove the
