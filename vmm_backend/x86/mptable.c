@@ -38,12 +38,18 @@ int mptable_validate(unsigned ncpus, const PciIrqRoute *pci, size_t npci)
         return 0;
 }
 
+/* pins: the IOAPIC pins the PCI routes use, which get no ISA entry. */
+static size_t table_size(unsigned ncpus, size_t npci, uint32_t pins)
+{
+        size_t isa = MP_IRQ_LINES - (size_t)__builtin_popcount(pins);
+        return MP_FLOATING_SIZE + MP_HEADER_SIZE + (size_t)ncpus * MP_PROCESSOR_SIZE +
+               MP_SMALL_ENTRY_SIZE * (2 /* buses */ + 1 /* ioapic */ + npci + isa + 2 /* LINT0, LINT1 */);
+}
+
 size_t mptable_size(unsigned ncpus, const PciIrqRoute *pci, size_t npci)
 {
         int64_t pins = pci_pins(pci, npci);
-        size_t isa = MP_IRQ_LINES - (pins < 0 ? 0 : (size_t)__builtin_popcount((uint32_t)pins));
-        return MP_FLOATING_SIZE + MP_HEADER_SIZE + (size_t)ncpus * MP_PROCESSOR_SIZE +
-               MP_SMALL_ENTRY_SIZE * (2 /* buses */ + 1 /* ioapic */ + npci + isa + 2 /* LINT0, LINT1 */);
+        return table_size(ncpus, npci, pins < 0 ? 0 : (uint32_t)pins);
 }
 
 typedef struct Writer {
@@ -97,10 +103,10 @@ static void w_irq(Writer *w, uint8_t entry, uint8_t type, uint8_t src_bus, uint8
 
 int mptable_write(const GuestMem *m, unsigned ncpus, const PciIrqRoute *pci, size_t npci)
 {
-        if (mptable_validate(ncpus, pci, npci) < 0)
-                return -EINVAL;
         int64_t pins = pci_pins(pci, npci);
-        size_t size = mptable_size(ncpus, pci, npci);
+        if (ncpus == 0 || ncpus > MPTABLE_MAX_CPUS || pins < 0)
+                return -EINVAL;
+        size_t size = table_size(ncpus, npci, (uint32_t)pins);
         if (MPTABLE_START + size > MPTABLE_LIMIT)
                 return -EINVAL;
         uint8_t *base = guest_mem_ptr(m, MPTABLE_START, size);
